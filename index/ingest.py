@@ -1,0 +1,98 @@
+"""Ingest: read, clean, chunk, embed and store articles, skipping what is already there."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from index.article import Article, fingerprint
+from index.chunking import Chunker
+from index.embedding import Embedder
+from index.readers import Failure, discover, read_file
+from index.settings import Settings
+from index.store import Store
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # older versions of edited files
+    failed: list[Failure] = field(default_factory=list)
+    chunks_written: int = 0
+    texts_embedded: int = 0
+
+    def summary(self) -> str:
+        lines = [
+            f"articles added: {len(self.added)}, unchanged: {len(self.unchanged)}, "
+            f"replaced: {len(self.replaced)}, failed: {len(self.failed)} "
+            f"({self.chunks_written} passages written)"
+        ]
+        lines += [f"  failed: {f.location}: {f.reason}" for f in self.failed]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def ingest(
+    paths: Iterable[str | os.PathLike[str]],
+    store: str | os.PathLike[str] | None = None,
+    *,
+    settings: Settings | None = None,
+    embedder: Embedder | None = None,
+    progress: bool | None = None,
+) -> IngestReport:
+    """Add the articles found under `paths` to the store (created if missing).
+
+    Bad files are reported in `IngestReport.failed` and skipped; the library raises only
+    for problems with the store or the model. `progress=None` shows a bar on a terminal.
+    """
+    settings = settings or Settings.from_env(store=store)
+    if store is not None and settings.store != Path(store).expanduser():
+        settings = settings.with_(store=Path(store))
+    embedder = embedder or Embedder(settings.model)
+    target = Store.open(settings.store, embedder.name, embedder.dim, create=True)
+    chunker = Chunker(settings.chunk_tokens, embedder.max_word_pieces, embedder.count_word_pieces)
+
+    files, failures = discover(paths)
+    report = IngestReport(failed=list(failures))
+    show = sys.stderr.isatty() if progress is None else progress
+    from tqdm import tqdm
+
+    with tqdm(files, desc="ingest", unit="file", disable=not show, file=sys.stderr) as bar:
+        for path in bar:
+            for item in read_file(Path(path)):
+                if isinstance(item, Failure):
+                    report.failed.append(item)
+                else:
+                    _ingest_article(item, target, chunker, embedder, settings, report)
+            bar.set_postfix(added=len(report.added), failed=len(report.failed), refresh=False)
+    return report
+
+
+def _ingest_article(
+    article: Article, store: Store, chunker: Chunker, embedder: Embedder,
+    settings: Settings, report: IngestReport,
+) -> None:
+    print_ = fingerprint(article, settings.chunk_tokens)
+    stored = store.fingerprint(article.id)
+    if stored == print_:
+        report.unchanged.append(article.id)
+        return
+    # An edited file gets a new id (ids hash the text): its old article goes.
+    older = [i for i in store.ids_from_origin(article.origin) if i != article.id] if article.origin else []
+    chunks = chunker.split(article.text)
+    embeddings = embedder.encode([c.text for c in chunks])
+    report.texts_embedded += len(chunks)
+    store.write_article(article, chunks, embeddings, print_)
+    report.chunks_written += len(chunks)
+    for old in older:
+        store.delete_article(old)
+        report.removed.append(old)
+    (report.replaced if stored is not None or older else report.added).append(article.id)
+

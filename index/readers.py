@@ -1,0 +1,169 @@
+"""Read articles from files and folders: plain text, Markdown, HTML and JSON Lines.
+
+Readers never raise for bad input: each problem becomes a `Failure` with the file (and
+line) and a reason, so one broken file never stops the rest from going in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from index.article import Article, first_line, text_id
+from index.cleaning import DecodeError, clean_text, decode
+
+TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+JSONL_SUFFIXES = {".jsonl"}
+SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Failure:
+    location: str  # a path, or "path:line" for one line of a JSONL file
+    reason: str
+
+
+def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Failure]]:
+    """Expand folders (recursively, sorted, hidden entries skipped) into article files."""
+    files: list[Path] = []
+    failures: list[Failure] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                relative = child.relative_to(path).parts
+                if any(part.startswith(".") for part in relative) or child.is_dir():
+                    continue
+                if child.suffix.lower() in SUPPORTED or child.is_symlink():
+                    files.append(child)
+                else:
+                    failures.append(Failure(str(child), _unsupported(child)))
+        elif path.is_file() or path.is_symlink():
+            if path.suffix.lower() in SUPPORTED:
+                files.append(path)
+            else:
+                failures.append(Failure(str(path), _unsupported(path)))
+        else:
+            failures.append(Failure(str(path), "no such file or folder"))
+    return files, failures
+
+
+def _unsupported(path: Path) -> str:
+    kind = f"'{path.suffix}'" if path.suffix else "with no extension"
+    return f"unsupported file type {kind}: use .txt, .md, .html or .jsonl"
+
+
+def read_file(path: Path) -> Iterator[Article | Failure]:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            yield Failure(str(path), f"file too large ({size // 2**20} MiB; limit 50 MiB)")
+            return
+        data = path.read_bytes()
+    except OSError as error:
+        yield Failure(str(path), f"cannot read: {error.strerror or error}")
+        return
+    if not data.strip():
+        yield Failure(str(path), "empty file")
+        return
+    try:
+        raw = decode(data)
+    except DecodeError as error:
+        yield Failure(str(path), str(error))
+        return
+    suffix = path.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        yield from _read_jsonl(path, raw)
+    elif suffix in HTML_SUFFIXES:
+        yield _read_html(path, raw)
+    else:
+        yield _read_text(path, raw)
+
+
+def _read_text(path: Path, raw: str) -> Article | Failure:
+    text = clean_text(raw)
+    if not text:
+        return Failure(str(path), "no text (only whitespace or control characters)")
+    return Article(
+        id=text_id(text), text=text, title=first_line(text), source=path.name,
+        origin=str(path.resolve()),
+    )
+
+
+def _read_html(path: Path, raw: str) -> Article | Failure:
+    import trafilatura
+
+    extracted = trafilatura.extract(raw, include_comments=False, include_tables=True)
+    text = clean_text(extracted or "")
+    if not text:
+        return Failure(str(path), "no article text found in the HTML")
+    meta = trafilatura.extract_metadata(raw)
+    title = clean_text(meta.title or "") if meta else ""
+    try:
+        published = _iso_date(meta.date) if meta and meta.date else None
+    except ValueError:
+        published = None  # a date we cannot read is left out, not fatal
+    return Article(
+        id=text_id(text), text=text, title=title or first_line(text),
+        source=(meta.sitename if meta and meta.sitename else path.name),
+        url=(meta.url if meta and meta.url else None), published=published,
+        origin=str(path.resolve()),
+    )
+
+
+def _read_jsonl(path: Path, raw: str) -> Iterator[Article | Failure]:
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            yield Failure(where, f"invalid JSON: {error.msg} at column {error.colno}")
+            continue
+        try:
+            yield _record_to_article(record, default_source=path.name)
+        except ValueError as error:
+            yield Failure(where, str(error))
+
+
+def _record_to_article(record: Any, default_source: str) -> Article:
+    if not isinstance(record, dict):
+        raise ValueError("each line must be a JSON object with at least a \"text\" field")
+    raw_text = record.get("text")
+    if not isinstance(raw_text, str):
+        raise ValueError("missing \"text\" (a string)")
+    text = clean_text(raw_text)
+    if not text:
+        raise ValueError("\"text\" is empty")
+    for field in ("id", "title", "url", "source", "published"):
+        value = record.get(field)
+        if isinstance(value, bool) or (value is not None and not isinstance(value, (str, int))):
+            raise ValueError(f"\"{field}\" must be a string")
+    given_id = str(record["id"]).strip() if record.get("id") is not None else ""
+    published = record.get("published")
+    return Article(
+        id=given_id or text_id(text),
+        text=text,
+        title=clean_text(str(record.get("title") or "")) or first_line(text),
+        source=clean_text(str(record.get("source") or "")) or default_source,
+        url=str(record["url"]).strip() if record.get("url") else None,
+        published=_iso_date(str(published)) if published else None,
+    )
+
+
+def _iso_date(value: str) -> str:
+    """Validate an ISO 8601 date or date-time and return it in canonical form."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text).isoformat()
+        return datetime.fromisoformat(text).isoformat()
+    except ValueError:
+        raise ValueError(f"\"published\" is not an ISO 8601 date: {value!r}") from None

@@ -1,0 +1,28 @@
+"""Sentence boundaries as character spans, so quotes can point back into the text."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from nltk.tokenize.punkt import PunktTokenizer
+
+_LINE = re.compile(r"[^\n]+")
+
+
+@lru_cache(maxsize=1)
+def _punkt() -> PunktTokenizer:
+    # Loads the English model from llama-index-core's bundled nltk data (NLTK_DATA).
+    return PunktTokenizer("english")
+
+
+def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
+    """(start, end) of each sentence; lines never join, so a headline is its own sentence."""
+    spans: list[tuple[int, int]] = []
+    punkt = _punkt()
+    for line in _LINE.finditer(text):
+        body = line.group()
+        for start, end in punkt.span_tokenize(body):
+            if body[start:end].strip():
+                spans.append((offset + line.start() + start, offset + line.start() + end))
+    return spans

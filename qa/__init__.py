@@ -1,0 +1,56 @@
+"""Questions in, cited answers out.
+
+    >>> import qa
+    >>> answer = qa.ask("How many votes did Maduro get?", store="my-store")
+    >>> answer.text, answer.citations[0].quote
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import index  # noqa: F401  (sets the offline switches before anything heavy loads)
+from index.settings import Settings
+from qa.answer import NO_ANSWER, Answer, Citation
+from qa.engine import Engine, QuestionError, engine_for
+from qa.retrieval import Passage
+
+__all__ = [
+    "NO_ANSWER",
+    "Answer",
+    "Citation",
+    "Engine",
+    "Passage",
+    "QuestionError",
+    "ask",
+    "search",
+]
+
+
+def _settings(store: str | os.PathLike[str] | None, settings: Settings | None) -> Settings:
+    if settings is None:
+        return Settings.from_env(store=store)
+    return settings.with_(store=store) if store is not None else settings
+
+
+def ask(
+    question: str,
+    store: str | os.PathLike[str] | None = None,
+    *,
+    history: Sequence[str] = (),
+    settings: Settings | None = None,
+) -> Answer:
+    """Answer from the store's articles, citing a verbatim quote for every sentence."""
+    return engine_for(_settings(store, settings)).ask(question, history)
+
+
+def search(
+    question: str,
+    store: str | os.PathLike[str] | None = None,
+    k: int = 10,
+    *,
+    settings: Settings | None = None,
+) -> list[Passage]:
+    """The ranked passages (hybrid dense + BM25) that answers are built from."""
+    return engine_for(_settings(store, settings)).search(question, k)

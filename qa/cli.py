@@ -1,0 +1,192 @@
+"""The `newsqa` command: ingest, ask, search, show, stats and chat.
+
+The library raises; this module turns every error into one line on stderr and an exit
+status, never a traceback (set NEWSQA_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+import traceback
+from typing import Any, Sequence
+
+import index
+from index.errors import NewsQAError
+from index.settings import Settings
+from qa.answer import Answer
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env(store=args.store, model=args.model)
+        return int(args.run(args, settings) or 0)
+    except NewsQAError as error:
+        print(f"newsqa: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("newsqa: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # anything unexpected still ends in one clear line
+        if os.environ.get("NEWSQA_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"newsqa: unexpected error: {type(error).__name__}: {error} "
+            "(set NEWSQA_DEBUG=1 for details)", file=sys.stderr,
+        )
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--store", help="store folder (env NEWSQA_STORE)")
+    common.add_argument("--model", help="embedding model (env NEWSQA_MODEL)")
+
+    parser = argparse.ArgumentParser(
+        prog="newsqa", description="Ask questions of news articles; every answer cites its sources."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("ingest", parents=[common], help="add articles from files and folders")
+    p.add_argument("paths", nargs="+", metavar="PATH", help=".txt, .md, .html, .jsonl, or a folder")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=_ingest)
+
+    p = commands.add_parser("ask", parents=[common], help="answer a question with citations")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.set_defaults(run=_ask)
+
+    p = commands.add_parser("search", parents=[common], help="show the ranked passages for a query")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=10, help="how many passages (default 10)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_search)
+
+    p = commands.add_parser("show", parents=[common], help="print an article and its metadata")
+    p.add_argument("article_id", metavar="ARTICLE_ID")
+    p.add_argument("--quote", metavar="START:END", help="mark the characters START:END (a citation's offsets)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_show)
+
+    p = commands.add_parser("stats", parents=[common], help="article and passage counts, model, store path")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_stats)
+
+    p = commands.add_parser("chat", parents=[common], help="open the web chat")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.set_defaults(run=_chat)
+    return parser
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    report = index.ingest(args.paths, settings=settings)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.summary())
+        print(f"store: {settings.store}")
+    return 0 if not report.failed or report.added or report.unchanged or report.replaced else 1
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    import qa
+
+    answer = qa.ask(args.question, settings=settings)
+    if args.json:
+        _print_json(answer.to_dict())
+    else:
+        print(format_answer(answer))
+    return 0
+
+
+def format_answer(answer: Answer) -> str:
+    lines = [textwrap.fill(answer.text, width=88)]
+    if answer.citations:
+        lines += ["", "Sources:"]
+    for c in answer.citations:
+        when = f", {c.published}" if c.published else ""
+        lines.append(f"[{c.number}] {c.title} — {c.source}{when}")
+        lines.append(textwrap.indent(textwrap.fill(f"“{c.quote}”", width=84), "    "))
+        lines.append(f"    newsqa show {c.article_id} --quote {c.start}:{c.end}")
+    return "\n".join(lines)
+
+
+def _search(args: argparse.Namespace, settings: Settings) -> int:
+    import qa
+
+    passages = qa.search(args.query, k=args.k, settings=settings)
+    if args.json:
+        _print_json([
+            {"article_id": p.article_id, "chunk_id": p.chunk.id, "title": p.chunk.title,
+             "score": p.score, "dense": p.dense, "lexical": p.lexical, "text": p.text}
+            for p in passages
+        ])
+        return 0
+    for rank, p in enumerate(passages, start=1):
+        print(f"{rank}. {p.chunk.title} ({p.article_id}, score {p.score:.4f})")
+        print(textwrap.indent(textwrap.shorten(p.text, width=300), "   "))
+    return 0
+
+
+def _show(args: argparse.Namespace, settings: Settings) -> int:
+    article = index.get_article(args.article_id, settings=settings)
+    if args.json:
+        _print_json(article.__dict__)
+        return 0
+    text = article.text
+    if args.quote:
+        start, end = _span(args.quote, len(text))
+        text = f"{text[:start]}»»{text[start:end]}««{text[end:]}"
+    print(article.title)
+    for label, value in [("id", article.id), ("source", article.source),
+                         ("published", article.published), ("url", article.url),
+                         ("passages", article.chunks)]:
+        if value:
+            print(f"{label}: {value}")
+    print()
+    print(text)
+    return 0
+
+
+def _span(raw: str, length: int) -> tuple[int, int]:
+    try:
+        start, end = (int(part) for part in raw.split(":"))
+    except ValueError:
+        raise NewsQAError(f"--quote takes START:END, two numbers (got {raw!r})") from None
+    if not 0 <= start <= end <= length:
+        raise NewsQAError(f"--quote {raw} is outside the article (0:{length})")
+    return start, end
+
+
+def _stats(args: argparse.Namespace, settings: Settings) -> int:
+    stats = index.stats(settings=settings)
+    if args.json:
+        _print_json(stats.__dict__)
+        return 0
+    print(f"store: {stats.path}")
+    print(f"model: {stats.model} ({stats.dim} dimensions)")
+    print(f"articles: {stats.articles}")
+    print(f"passages: {stats.chunks}")
+    return 0
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    from ui.app import launch
+
+    launch(settings, host=args.host, port=args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""From a question to a cited answer: retrieve passages, then pick the sentences.
+
+An `Engine` holds the loaded store, model and lexical index for one `Settings`; the
+module-level `ask` and `search` reuse one engine per settings for the whole process.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Sequence
+
+from index.embedding import Embedder
+from index.errors import NewsQAError, StoreError
+from index.settings import Settings
+from index.store import Store
+from qa.answer import Answer
+from qa.extractive import ExtractiveAnswerer
+from qa.retrieval import Passage, Retriever
+
+MAX_QUESTION_CHARS = 2000
+
+# A question leaning on the previous turn: a pronoun, or too few words to stand alone.
+_ANAPHORA = re.compile(
+    r"\b(he|she|it|they|him|her|his|hers|its|them|their|theirs|this|that|these|those|"
+    r"there|then|the same)\b", re.I,
+)
+
+
+class QuestionError(NewsQAError):
+    """The question cannot be asked as it is (empty, or too long)."""
+
+
+class Engine:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.embedder = embedder or Embedder(settings.model)
+        self.store = Store.open(settings.store, self.embedder.name, self.embedder.dim)
+        self.retriever = Retriever(self.store, self.embedder)
+
+    def search(self, question: str, k: int | None = None) -> list[Passage]:
+        question = _check(question)
+        self._check_not_empty()
+        return self.retriever.search(question, k or self.settings.top_k)
+
+    def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
+        """Answer `question`; `history` holds the earlier questions of the conversation."""
+        question = _check(question)
+        self._check_not_empty()
+        context = history[-1] if history and is_follow_up(question) else ""
+        query = f"{context} {question}".strip()
+        question_vector = self.embedder.encode_one(question)
+        query_vector = question_vector if not context else self.embedder.encode_one(query)
+        passages = self.retriever.search(query, self.settings.top_k, query_vector)
+        answerer = ExtractiveAnswerer(self.embedder, self.retriever.lexical().idf)
+        return answerer.answer(question, passages, question_vector, context)
+
+    def _check_not_empty(self) -> None:
+        if self.store.is_empty():
+            raise StoreError(
+                f"the store at {self.store.path} has no articles yet: "
+                f"newsqa ingest PATH --store {self.store.path}"
+            )
+
+
+def is_follow_up(question: str) -> bool:
+    return bool(_ANAPHORA.search(question)) or len(question.split()) <= 3
+
+
+def _check(question: str) -> str:
+    question = question.strip() if isinstance(question, str) else ""
+    if not question:
+        raise QuestionError("the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(
+            f"the question is too long ({len(question)} characters; "
+            f"the limit is {MAX_QUESTION_CHARS})"
+        )
+    return question
+
+
+@lru_cache(maxsize=8)
+def engine_for(settings: Settings) -> Engine:
+    """One engine per settings for the life of the process: nothing loads twice."""
+    return Engine(settings)

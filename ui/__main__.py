@@ -1,0 +1,7 @@
+"""`python -m ui [--store DIR] [--host H] [--port P]`: the same as `newsqa chat`."""
+
+import sys
+
+from qa.cli import main
+
+sys.exit(main(["chat", *sys.argv[1:]]))
