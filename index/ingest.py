@@ -59,7 +59,7 @@ def ingest(
     target = Store.open(settings.store, embedder.name, embedder.dim, create=True)
     chunker = Chunker(settings.chunk_tokens, embedder.max_word_pieces, embedder.count_word_pieces)
 
-    files, failures = discover(paths)
+    files, failures = discover(paths, skip=settings.store)
     report = IngestReport(failed=list(failures))
     show = sys.stderr.isatty() if progress is None else progress
     from tqdm import tqdm

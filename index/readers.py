@@ -29,8 +29,15 @@ class Failure:
     reason: str
 
 
-def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Failure]]:
-    """Expand folders (recursively, sorted, hidden entries skipped) into article files."""
+def discover(
+    paths: Iterable[str | os.PathLike[str]], skip: Path | None = None
+) -> tuple[list[Path], list[Failure]]:
+    """Expand folders (recursively, sorted, hidden entries skipped) into article files.
+
+    `skip` is a folder to leave out, such as the store itself when it lies inside a folder
+    being ingested.
+    """
+    skip = skip.resolve() if skip else None
     files: list[Path] = []
     failures: list[Failure] = []
     for raw in paths:
@@ -39,6 +46,8 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[
             for child in sorted(path.rglob("*")):
                 relative = child.relative_to(path).parts
                 if any(part.startswith(".") for part in relative) or child.is_dir():
+                    continue
+                if skip and child.resolve().is_relative_to(skip):
                     continue
                 if child.suffix.lower() in SUPPORTED or child.is_symlink():
                     files.append(child)

@@ -72,9 +72,11 @@ class ExtractiveAnswerer:
         scored = self.score(question, passages, question_vector, context)
         if not scored or not self._answerable(scored[0]):
             return Answer(question=question, text=NO_ANSWER, abstained=True)
-        chosen = [scored[0]] + [
+        best = scored[0]
+        chosen = [best] + [
             s for s in scored[1:MAX_SENTENCES]
-            if s.score >= SECOND_SENTENCE_RATIO * scored[0].score and s.overlap > 0
+            if s.score >= SECOND_SENTENCE_RATIO * best.score
+            and s.overlap >= MIN_EVIDENCE and s.type_match >= best.type_match
         ]
         citations = [_cite(n, s.sentence) for n, s in enumerate(chosen, start=1)]
         text = " ".join(f"{c.quote} [{c.number}]" for c in citations)

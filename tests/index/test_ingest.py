@@ -1,0 +1,122 @@
+"""Ingest with the real model into a real Chroma store on disk."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import index
+from index.embedding import Embedder
+from index.errors import StoreError
+from index.settings import Settings
+from index.store import Store
+from tests.conftest import SEEDS
+
+pytestmark = pytest.mark.slow
+
+
+class CountingEmbedder(Embedder):
+    """The real embedder, counting what it is asked to embed (a spy, not a mock)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded = 0
+
+    def encode(self, texts, batch_size: int = 32) -> np.ndarray:  # type: ignore[override]
+        self.embedded += len(texts)
+        return super().encode(texts, batch_size)
+
+
+def _chunk_ids(store: Store) -> list[str]:
+    return sorted(n.node_id for n in store.nodes())
+
+
+def test_reingesting_the_same_input_adds_and_embeds_nothing(store_settings: Settings) -> None:
+    spy = CountingEmbedder()
+    first = index.ingest([SEEDS], settings=store_settings, embedder=spy, progress=False)
+    assert len(first.added) == 2 and spy.embedded == first.chunks_written > 0
+    store = index.open_store(settings=store_settings)
+    before = _chunk_ids(store)
+
+    spy.embedded = 0
+    again = index.ingest([SEEDS], settings=store_settings, embedder=spy, progress=False)
+    assert (again.added, again.replaced, sorted(again.unchanged)) == ([], [], sorted(first.added))
+    assert spy.embedded == 0 and again.chunks_written == 0
+    assert _chunk_ids(store) == before
+    assert store.stats().articles == 2
+
+
+def test_a_changed_jsonl_article_replaces_its_chunks_without_orphans(
+    store_settings: Settings, tmp_path: Path
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    long_text = " ".join(f"Sentence number {i} reports on the harbour works." for i in range(60))
+    feed.write_text(json.dumps({"id": "story-1", "text": "Harbour works\n\n" + long_text}) + "\n")
+    index.ingest([feed], settings=store_settings, progress=False)
+    store = index.open_store(settings=store_settings)
+    assert len(_chunk_ids(store)) > 2
+
+    feed.write_text(json.dumps({"id": "story-1", "text": "Harbour works\n\nThey are finished."}) + "\n")
+    report = index.ingest([feed], settings=store_settings, progress=False)
+    assert report.replaced == ["story-1"] and report.added == []
+    assert _chunk_ids(store) == ["story-1#0"]
+    assert store.article("story-1").text == "Harbour works\n\nThey are finished."
+    assert store.stats() .articles == 1
+
+
+def test_an_edited_file_replaces_the_article_it_produced(store_settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "note.txt"
+    path.write_text("Bridge reopens\n\nThe bridge reopened on Monday.")
+    first = index.ingest([path], settings=store_settings, progress=False)
+    path.write_text("Bridge reopens\n\nThe bridge reopened on Tuesday, a day late.")
+    second = index.ingest([path], settings=store_settings, progress=False)
+    store = index.open_store(settings=store_settings)
+    assert second.replaced and second.removed == first.added
+    assert store.stats().articles == 1
+    assert all(i.startswith(second.replaced[0]) for i in _chunk_ids(store))
+
+
+def test_bad_files_are_skipped_with_reasons_and_the_rest_goes_in(
+    store_settings: Settings, tmp_path: Path
+) -> None:
+    (tmp_path / "good.txt").write_text((SEEDS / "world-cup-final-2018.txt").read_text())
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "binary.md").write_bytes(b"\x00\xff\x00\xfe")
+    (tmp_path / "broken.jsonl").write_text('{"text": "Fine line."}\n{oops\n')
+    report = index.ingest([tmp_path], settings=store_settings, progress=False)
+    assert len(report.added) == 2  # good.txt and the valid JSONL line
+    failed = {Path(f.location).name: f.reason for f in report.failed}
+    assert failed == {
+        "empty.txt": "empty file",
+        "binary.md": "binary file (contains NUL bytes), not text",
+        "broken.jsonl:2": failed["broken.jsonl:2"],
+    }
+    assert "failed: 3" in report.summary() and "empty.txt: empty file" in report.summary()
+
+
+def test_an_interrupted_article_is_completed_by_the_next_ingest(
+    store_settings: Settings, tmp_path: Path
+) -> None:
+    index.ingest([SEEDS], settings=store_settings, progress=False)
+    store = index.open_store(settings=store_settings)
+    # Simulate a crash after an article's chunks were written but before its record was.
+    victim = store.ids_from_origin(str((SEEDS / "world-cup-final-2018.txt").resolve()))[0]
+    store._articles.delete(ids=[victim])
+    report = index.ingest([SEEDS], settings=store_settings, progress=False)
+    assert report.added == [victim] and len(report.unchanged) == 1
+    assert store.article(victim).chunks == len([i for i in _chunk_ids(store) if i.startswith(victim)])
+
+
+def test_a_store_built_with_another_model_is_refused_with_how_to_rebuild(
+    seeded_settings: Settings,
+) -> None:
+    with pytest.raises(StoreError, match="rebuild") as caught:
+        Store.open(seeded_settings.store, "some/other-model", 768)
+    assert "all-MiniLM-L6-v2" in str(caught.value)
+
+
+def test_chroma_never_embeds_on_its_own(seeded_settings: Settings) -> None:
+    store = index.open_store(settings=seeded_settings)
+    with pytest.raises(ValueError, match="embedding function"):
+        store._chunks.add(ids=["x"], documents=["would need Chroma's downloading embedder"])

@@ -1,0 +1,99 @@
+"""Questions against the shipped seeds, with the real model and store."""
+
+import json
+
+import pytest
+
+import qa
+from index.embedding import _model
+from index.settings import Settings
+from qa.engine import QuestionError, engine_for, is_follow_up
+from tests.conftest import VOTES
+
+pytestmark = pytest.mark.slow
+
+
+def _verbatim(answer: qa.Answer, settings: Settings) -> None:
+    import index
+
+    for c in answer.citations:
+        article = index.get_article(c.article_id, settings=settings)
+        assert article.text[c.start : c.end] == c.quote
+        assert article.text[c.passage_start : c.passage_start + len(c.passage)] == c.passage
+        assert c.quote in answer.text and f"[{c.number}]" in answer.text
+
+
+def test_the_votes_question_is_answered_with_a_cited_quote(seeded_settings: Settings) -> None:
+    answer = qa.ask(VOTES, settings=seeded_settings)
+    assert not answer.abstained
+    first = answer.citations[0]
+    assert "5.8 million" in first.quote and first.number == 1
+    assert first.title.startswith("Maduro wins second term")
+    assert first.source == "venezuela-election-2018.txt"
+    assert answer.text.startswith(first.quote + " [1]")
+    _verbatim(answer, seeded_settings)
+
+
+@pytest.mark.parametrize("question", [
+    "What is the boiling point of mercury?",
+    "What is the capital of Australia?",
+    "Who is the prime minister of Japan?",
+])
+def test_questions_the_articles_cannot_answer_abstain(seeded_settings: Settings, question: str) -> None:
+    answer = qa.ask(question, settings=seeded_settings)
+    assert answer.abstained and answer.citations == []
+    assert answer.text == qa.NO_ANSWER
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("Who won the Golden Ball?", "Modrić"),
+    ("When does Maduro's new term begin?", "January 2019"),
+    ("What was the turnout?", "46%"),
+])
+def test_other_seed_questions_cite_the_sentence_holding_the_answer(
+    seeded_settings: Settings, question: str, expected: str
+) -> None:
+    answer = qa.ask(question, settings=seeded_settings)
+    assert expected in answer.citations[0].quote
+    _verbatim(answer, seeded_settings)
+
+
+def test_a_follow_up_uses_the_previous_question(seeded_settings: Settings) -> None:
+    first = "Who won the Venezuelan presidential election?"
+    answer = qa.ask("How many votes did he get?", settings=seeded_settings, history=[first])
+    assert "5.8 million" in answer.citations[0].quote
+    assert is_follow_up("How many votes did he get?") and not is_follow_up(VOTES)
+
+
+def test_answer_round_trips_through_json(seeded_settings: Settings) -> None:
+    answer = qa.ask(VOTES, settings=seeded_settings)
+    assert qa.Answer.from_dict(json.loads(json.dumps(answer.to_dict()))) == answer
+    data = answer.to_dict()
+    assert set(data["citations"][0]) >= {
+        "number", "article_id", "title", "source", "url", "published", "passage", "quote",
+        "start", "end",
+    }
+
+
+def test_search_returns_ranked_passages(seeded_settings: Settings) -> None:
+    passages = qa.search("Mbappé goal final", settings=seeded_settings, k=3)
+    assert len(passages) == 3
+    assert [p.score for p in passages] == sorted((p.score for p in passages), reverse=True)
+    assert "Mbappé" in passages[0].text and passages[0].article_id
+
+
+def test_repeated_asks_reuse_the_loaded_model_and_store(seeded_settings: Settings) -> None:
+    qa.ask(VOTES, settings=seeded_settings)
+    engine, loads = engine_for(seeded_settings), _model.cache_info().misses
+    for question in [VOTES, "Who won the Golden Ball?", "What was the turnout?"] * 100:
+        qa.ask(question, settings=seeded_settings)
+    assert engine_for(seeded_settings) is engine
+    assert _model.cache_info().misses == loads
+    assert engine_for.cache_info().currsize == 1
+
+
+def test_empty_and_over_long_questions_get_clear_errors(seeded_settings: Settings) -> None:
+    with pytest.raises(QuestionError, match="empty"):
+        qa.ask("   ", settings=seeded_settings)
+    with pytest.raises(QuestionError, match="too long"):
+        qa.ask("why " * 1000, settings=seeded_settings)

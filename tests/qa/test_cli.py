@@ -1,0 +1,78 @@
+"""The newsqa command: in process for speed, and once through the installed script."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from index.settings import Settings
+from qa.cli import main
+from tests.conftest import SEEDS, VOTES
+
+pytestmark = pytest.mark.slow
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_ask_json_gives_the_structured_answer(capsys, seeded_settings: Settings) -> None:
+    code, out, _ = _run(capsys, "ask", VOTES, "--store", str(seeded_settings.store), "--json")
+    data = json.loads(out)
+    assert code == 0 and not data["abstained"]
+    assert "5.8 million" in data["citations"][0]["quote"]
+
+
+def test_ask_text_lists_sources_and_how_to_open_them(capsys, seeded_settings: Settings) -> None:
+    code, out, _ = _run(capsys, "ask", VOTES, "--store", str(seeded_settings.store))
+    assert code == 0 and "[1]" in out and "Sources:" in out and "newsqa show " in out
+
+
+def test_show_marks_a_cited_quote_and_stats_counts(capsys, seeded_settings: Settings) -> None:
+    store = str(seeded_settings.store)
+    _, out, _ = _run(capsys, "ask", VOTES, "--store", store, "--json")
+    cite = json.loads(out)["citations"][0]
+    code, out, _ = _run(capsys, "show", cite["article_id"], "--store", store,
+                        "--quote", f"{cite['start']}:{cite['end']}")
+    assert code == 0 and f"»»{cite['quote']}««" in out
+    assert "source: venezuela-election-2018.txt" in out
+    code, out, _ = _run(capsys, "stats", "--store", store)
+    assert code == 0 and "articles: 2" in out and "all-MiniLM-L6-v2" in out and store in out
+
+
+def test_errors_are_one_line_without_traceback(capsys, seeded_settings: Settings, tmp_path: Path) -> None:
+    code, out, err = _run(capsys, "show", "no-such-id", "--store", str(seeded_settings.store))
+    assert code == 1 and err.startswith("newsqa: error: no article 'no-such-id'")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    code, _, err = _run(capsys, "ask", "Anything?", "--store", str(tmp_path / "none"))
+    assert code == 1 and "no store at" in err and "newsqa ingest" in err
+    code, _, err = _run(capsys, "ask", "", "--store", str(seeded_settings.store))
+    assert code == 1 and "the question is empty" in err
+
+
+def test_ingest_reports_added_and_failed(capsys, tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    shutil.copy(SEEDS / "world-cup-final-2018.txt", tmp_path / "in")
+    (tmp_path / "in" / "empty.txt").write_text("")
+    code, out, _ = _run(capsys, "ingest", str(tmp_path / "in"), "--store", str(tmp_path / "s"))
+    assert code == 0
+    assert "articles added: 1, unchanged: 0, replaced: 0, failed: 1" in out
+    assert "empty.txt: empty file" in out
+
+
+def test_the_installed_newsqa_script_runs(seeded_settings: Settings) -> None:
+    script = Path(sys.executable).with_name("newsqa")
+    if not script.exists():
+        pytest.skip("the newsqa script is not installed: pip install -e .")
+    result = subprocess.run(
+        [str(script), "ask", VOTES, "--store", str(seeded_settings.store), "--json"],
+        capture_output=True, text=True, timeout=180, env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "5.8 million" in json.loads(result.stdout)["citations"][0]["quote"]

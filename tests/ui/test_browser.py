@@ -1,0 +1,101 @@
+"""The real chat in a real browser: `python -m ui` on a free port, headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        "browser tests need Debian's chromium at /usr/bin/chromium: "
+        "sudo apt-get install -y chromium", allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="browser tests need playwright: pip install -e '.[test]'"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    store = tmp_path_factory.mktemp("chat") / "store"  # empty: the chat seeds it itself
+    log = open(tmp_path_factory.mktemp("log") / "server.log", "w+")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ui", "--store", str(store), "--port", str(port)],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    pytest.fail(f"the chat did not start:\n{log.read()}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def test_ask_a_question_and_see_the_cited_source_highlighted(chat_url: str) -> None:
+    hosts: set[str] = set()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("request", lambda request: hosts.add(request.url.split("/")[2]))
+        page.goto(chat_url)
+        sync_api.expect(page.get_by_text("2 articles")).to_be_visible()
+        box = page.locator("#nq-question textarea")
+
+        box.fill("How many votes did Maduro get?")
+        box.press("Enter")
+        mark = page.locator("#nq-sources mark").first
+        sync_api.expect(mark).to_contain_text("5.8 million", timeout=60_000)
+        sync_api.expect(page.locator("#nq-chat")).to_contain_text("5.8 million votes")
+        sync_api.expect(page.locator("#nq-chat")).to_contain_text("[1]")
+        source = page.locator("#source-1")
+        sync_api.expect(source).to_contain_text("Maduro wins second term")
+        sync_api.expect(source).to_contain_text("venezuela-election-2018.txt")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "chat-answer.png"), full_page=True)
+
+        # A follow-up leans on the previous turn.
+        box.fill("Who was his closest rival?")
+        box.press("Enter")
+        sync_api.expect(page.locator("#nq-sources mark").first).to_contain_text("Falcón", timeout=60_000)
+        box.fill("What is the boiling point of mercury?")
+        box.press("Enter")
+        sync_api.expect(page.locator("#nq-sources")).to_contain_text("No source", timeout=60_000)
+        sync_api.expect(page.locator("#nq-chat")).to_contain_text("could not find the answer")
+        browser.close()
+    assert hosts == {chat_url.split("/")[2]}, f"the page contacted other hosts: {hosts}"
