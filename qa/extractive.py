@@ -73,11 +73,16 @@ class ExtractiveAnswerer:
         if not scored or not self._answerable(scored[0]):
             return Answer(question=question, text=NO_ANSWER, abstained=True)
         best = scored[0]
-        chosen = [best] + [
-            s for s in scored[1:MAX_SENTENCES]
-            if s.score >= SECOND_SENTENCE_RATIO * best.score
-            and s.overlap >= MIN_EVIDENCE and s.type_match >= best.type_match
-        ]
+        chosen = [best]
+        # A second sentence must score close to the best and hold question words it lacks.
+        missing = set(self._weights(question, "")) - set(terms(best.sentence.text))
+        for other in scored[1:MAX_SENTENCES]:
+            if (
+                other.score >= SECOND_SENTENCE_RATIO * best.score
+                and other.overlap >= MIN_EVIDENCE
+                and missing & set(terms(other.sentence.text))
+            ):
+                chosen.append(other)
         citations = [_cite(n, s.sentence) for n, s in enumerate(chosen, start=1)]
         text = " ".join(f"{c.quote} [{c.number}]" for c in citations)
         return Answer(question=question, text=text, abstained=False, citations=citations)

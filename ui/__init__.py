@@ -3,7 +3,7 @@
 __all__ = ["build_app", "launch"]
 
 
-def __getattr__(name: str):  # gradio loads only when the chat is actually used
+def __getattr__(name: str) -> object:  # gradio loads only when the chat is actually used
     if name in __all__:
         from ui import app
 
