@@ -46,7 +46,7 @@ def open_store(store: str | None = None, *, settings: Settings | None = None, cr
     """Open the store for the configured model (without loading the model)."""
     from index.embedding import Embedder
 
-    settings = settings or Settings.from_env(store=store)
+    settings = Settings.resolve(store, settings)
     embedder = Embedder(settings.model)
     return Store.open(settings.store, embedder.name, embedder.dim, create=create)
 

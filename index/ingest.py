@@ -52,9 +52,7 @@ def ingest(
     Bad files are reported in `IngestReport.failed` and skipped; the library raises only
     for problems with the store or the model. `progress=None` shows a bar on a terminal.
     """
-    settings = settings or Settings.from_env(store=store)
-    if store is not None and settings.store != Path(store).expanduser():
-        settings = settings.with_(store=Path(store))
+    settings = Settings.resolve(store, settings)
     embedder = embedder or Embedder(settings.model)
     target = Store.open(settings.store, embedder.name, embedder.dim, create=True)
     chunker = Chunker(settings.chunk_tokens, embedder.max_word_pieces, embedder.count_word_pieces)

@@ -65,8 +65,13 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
-    def with_(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
+    @classmethod
+    def resolve(cls, store: str | os.PathLike[str] | None, settings: Settings | None) -> Settings:
+        """The settings a library call runs with: `settings` (or the environment's), with
+        `store` in place of its store when one is given."""
+        if settings is None:
+            return cls.from_env(store=store)
+        return replace(settings, store=Path(store)) if store is not None else settings
 
 
 def _parse(name: str, raw: str, env: str) -> Any:

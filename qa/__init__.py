@@ -28,12 +28,6 @@ __all__ = [
 ]
 
 
-def _settings(store: str | os.PathLike[str] | None, settings: Settings | None) -> Settings:
-    if settings is None:
-        return Settings.from_env(store=store)
-    return settings.with_(store=store) if store is not None else settings
-
-
 def ask(
     question: str,
     store: str | os.PathLike[str] | None = None,
@@ -42,7 +36,7 @@ def ask(
     settings: Settings | None = None,
 ) -> Answer:
     """Answer from the store's articles, citing a verbatim quote for every sentence."""
-    return engine_for(_settings(store, settings)).ask(question, history)
+    return engine_for(Settings.resolve(store, settings)).ask(question, history)
 
 
 def search(
@@ -53,4 +47,4 @@ def search(
     settings: Settings | None = None,
 ) -> list[Passage]:
     """The ranked passages (hybrid dense + BM25) that answers are built from."""
-    return engine_for(_settings(store, settings)).search(question, k)
+    return engine_for(Settings.resolve(store, settings)).search(question, k)
