@@ -57,6 +57,7 @@ class Sentence:
 @dataclass(frozen=True)
 class Scored:
     sentence: Sentence
+    terms: frozenset[str]
     cosine: float
     overlap: float
     type_match: float
@@ -78,12 +79,12 @@ class ExtractiveAnswerer:
         best = scored[0]
         chosen = [best]
         # A second sentence must score close to the best and hold question words it lacks.
-        missing = set(terms(question)) - set(terms(best.sentence.text))
+        missing = set(terms(question)) - best.terms
         for other in scored[1:MAX_SENTENCES]:
             if (
                 other.score >= SECOND_SENTENCE_RATIO * best.score
                 and other.overlap >= MIN_EVIDENCE
-                and missing & set(terms(other.sentence.text))
+                and missing & other.terms
             ):
                 chosen.append(other)
         citations = [_cite(n, s.sentence) for n, s in enumerate(chosen, start=1)]
@@ -103,13 +104,14 @@ class ExtractiveAnswerer:
         expected = [kind for asks, kind in _ASKS if asks.search(question)]
         scored = []
         for sentence, cosine in zip(sentences, cosines):
-            overlap = _overlap(weights, set(terms(sentence.text)))
+            sentence_terms = frozenset(terms(sentence.text))
+            overlap = _overlap(weights, sentence_terms)
             type_match = float(all(kind.search(sentence.text) for kind in expected)) if expected else 0.0
             score = (
                 W_COSINE * float(cosine) + W_OVERLAP * overlap
                 + W_RANK / (1 + sentence.rank) + W_TYPE * type_match
             )
-            scored.append(Scored(sentence, float(cosine), overlap, type_match, score))
+            scored.append(Scored(sentence, sentence_terms, float(cosine), overlap, type_match, score))
         return sorted(scored, key=lambda s: -s.score)
 
     def _weights(self, question: str, context: str) -> dict[str, float]:
@@ -122,7 +124,7 @@ class ExtractiveAnswerer:
         return best.cosine >= MIN_COSINE and (best.overlap >= MIN_EVIDENCE or best.cosine >= CLOSE_COSINE)
 
 
-def _overlap(weights: dict[str, float], sentence_terms: set[str]) -> float:
+def _overlap(weights: dict[str, float], sentence_terms: frozenset[str]) -> float:
     total = sum(weights.values())
     return sum(w for t, w in weights.items() if t in sentence_terms) / total if total else 0.0
 
