@@ -17,7 +17,7 @@ from index.errors import (  # noqa: E402
     NewsQAError,
     StoreError,
 )
-from index.ingest import IngestReport, ingest  # noqa: E402
+from index.ingest import IngestReport, ingest, ingest_articles  # noqa: E402
 from index.readers import Failure  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.store import Store, StoredArticle, StoreStats  # noqa: E402
@@ -37,6 +37,7 @@ __all__ = [
     "StoredArticle",
     "get_article",
     "ingest",
+    "ingest_articles",
     "open_store",
     "stats",
 ]

@@ -33,7 +33,9 @@ def text_id(text: str) -> str:
 
 def fingerprint(article: Article, chunk_tokens: int) -> str:
     """Changes when anything stored for the article would change, so re-ingest can skip it."""
-    payload = {**article.to_dict(), "origin": None, "chunk_tokens": chunk_tokens}
+    from index.sentences import RULES
+
+    payload = {**article.to_dict(), "origin": None, "chunk_tokens": chunk_tokens, "sentence_rules": RULES}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()[:32]
 
 

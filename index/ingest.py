@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from index.article import Article, fingerprint
 from index.chunking import Chunker
+from index.cleaning import clean_text
 from index.embedding import Embedder
 from index.readers import Failure, discover, read_file
 from index.settings import Settings
-from index.store import Store
+from index.sentences import sentence_spans
+from index.store import SentenceSpan, Store
 
 
 @dataclass
@@ -53,23 +55,61 @@ def ingest(
     for problems with the store or the model. `progress=None` shows a bar on a terminal.
     """
     settings = Settings.resolve(store, settings)
-    embedder = embedder or Embedder(settings.model)
-    target = Store.open(settings.store, embedder.name, embedder.dim, create=True)
-    chunker = Chunker(settings.chunk_tokens, embedder.max_word_pieces, embedder.count_word_pieces)
-
     files, failures = discover(paths, skip=settings.store)
     report = IngestReport(failed=list(failures))
-    show = sys.stderr.isatty() if progress is None else progress
-    from tqdm import tqdm
 
-    with tqdm(files, desc="ingest", unit="file", disable=not show, file=sys.stderr) as bar:
-        for path in bar:
+    def articles() -> Iterator[Article]:
+        for path in _bar(files, "file", progress):
             for item in read_file(Path(path)):
                 if isinstance(item, Failure):
                     report.failed.append(item)
                 else:
-                    _ingest_article(item, target, chunker, embedder, settings, report)
-            bar.set_postfix(added=len(report.added), failed=len(report.failed), refresh=False)
+                    yield item
+
+    return _ingest_all(articles(), settings, embedder, report)
+
+
+def ingest_articles(
+    articles: Iterable[Article],
+    store: str | os.PathLike[str] | None = None,
+    *,
+    settings: Settings | None = None,
+    embedder: Embedder | None = None,
+    progress: bool | None = None,
+) -> IngestReport:
+    """Add articles built in Python (not read from files) to the store.
+
+    Their text is cleaned as files' text is; an article left with no text is reported in
+    `IngestReport.failed`.
+    """
+    settings = Settings.resolve(store, settings)
+    report = IngestReport()
+    cleaned = []
+    for article in articles:
+        text = clean_text(article.text)
+        if text:
+            cleaned.append(replace(article, text=text))
+        else:
+            report.failed.append(Failure(article.id, "no text"))
+    return _ingest_all(_bar(cleaned, "article", progress), settings, embedder, report)
+
+
+def _bar(items: list[Any], unit: str, progress: bool | None) -> Any:
+    from tqdm import tqdm
+
+    show = sys.stderr.isatty() if progress is None else progress
+    return tqdm(items, desc="ingest", unit=unit, disable=not show, file=sys.stderr)
+
+
+def _ingest_all(
+    articles: Iterable[Article], settings: Settings, embedder: Embedder | None,
+    report: IngestReport,
+) -> IngestReport:
+    embedder = embedder or Embedder(settings.model)
+    target = Store.open(settings.store, embedder.name, embedder.dim, create=True)
+    chunker = Chunker(settings.chunk_tokens, embedder.max_word_pieces, embedder.count_word_pieces)
+    for article in articles:
+        _ingest_article(article, target, chunker, embedder, settings, report)
     return report
 
 
@@ -85,9 +125,14 @@ def _ingest_article(
     # An edited file gets a new id (ids hash the text): its old article goes.
     older = [i for i in store.ids_from_origin(article.origin) if i != article.id] if article.origin else []
     chunks = chunker.split(article.text)
+    sentences = [
+        SentenceSpan(chunk.index, start, end)
+        for chunk in chunks for start, end in sentence_spans(chunk.text, offset=chunk.start)
+    ]
     embeddings = embedder.encode([c.text for c in chunks])
-    report.texts_embedded += len(chunks)
-    store.write_article(article, chunks, embeddings, print_)
+    sentence_embeddings = embedder.encode([article.text[s.start : s.end] for s in sentences])
+    report.texts_embedded += len(chunks) + len(sentences)
+    store.write_article(article, chunks, embeddings, sentences, sentence_embeddings, print_)
     report.chunks_written += len(chunks)
     for old in older:
         store.delete_article(old)

@@ -10,10 +10,23 @@ from nltk.tokenize.punkt import PunktTokenizer
 _LINE = re.compile(r"[^\n]+")
 
 
+# Abbreviations the English Punkt model lacks; without them "Piano Sonata No. 2" and
+# "i.e. the ..." are cut into two sentences, and a quote loses half its meaning.
+_ABBREVIATIONS = {
+    "no", "nos", "i.e", "e.g", "cf", "vol", "vols", "pp", "ca", "approx", "fig", "op",
+    "mt", "ft", "gov", "sgt", "capt", "cmdr", "rev", "hon", "dept", "univ", "assn", "est",
+}
+# Changes whenever the rules above change what a sentence is; part of every fingerprint,
+# so stores re-split (and re-embed) their articles on the next ingest.
+RULES = 2
+
+
 @lru_cache(maxsize=1)
 def _punkt() -> PunktTokenizer:
     # Loads the English model from llama-index-core's bundled nltk data (NLTK_DATA).
-    return PunktTokenizer("english")
+    punkt = PunktTokenizer("english")
+    punkt._params.abbrev_types.update(_ABBREVIATIONS)
+    return punkt
 
 
 def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:

@@ -1,9 +1,11 @@
 """The Chroma store: chunks with their embeddings, and the articles they came from.
 
-Two collections in one Chroma database: `chunks` holds the passages (written and queried
-through llama-index's ChromaVectorStore), `articles` holds each article's full text and
-metadata. An article's record is written after its chunks, so it marks the article as
-complete: a re-ingest redoes any article whose record is missing or stale.
+Three collections in one Chroma database: `chunks` holds the passages (written and queried
+through llama-index's ChromaVectorStore), `sentences` holds an embedding for each sentence
+of each passage (so answering never embeds the articles' text again), and `articles` holds
+each article's full text and metadata. An article's record is written after its chunks and
+sentences, so it marks the article as complete: a re-ingest redoes any article whose
+record is missing or stale.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ if TYPE_CHECKING:
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
 CHUNKS = "newsqa_chunks"
+SENTENCES = "newsqa_sentences"
 ARTICLES = "newsqa_articles"
-SCHEMA = 1
+SCHEMA = 2  # 2: sentence embeddings
 _PAGE = 5000
 
 
@@ -57,6 +60,22 @@ class StoredChunk:
 
 
 @dataclass(frozen=True)
+class SentenceSpan:
+    """A sentence of a chunk, by its offsets in the article."""
+
+    chunk_index: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class StoredSentence:
+    start: int
+    end: int
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
 class StoreStats:
     path: str
     model: str
@@ -83,8 +102,9 @@ class Store:
         meta = {"model": model, "dim": dim, "schema": SCHEMA}
         existing = {c.name for c in client.list_collections()}
         self._chunks = self._collection(CHUNKS, meta, existing)
-        self._articles = self._collection(ARTICLES, {**meta, "revision": 0}, existing)
         self._check_model(self._chunks.metadata or {})
+        self._sentences = self._collection(SENTENCES, meta, existing)
+        self._articles = self._collection(ARTICLES, {**meta, "revision": 0}, existing)
         self._vectors: ChromaVectorStore = ChromaVectorStore(chroma_collection=self._chunks)
 
     def _collection(self, name: str, meta: dict[str, Any], existing: set[str]) -> Collection:
@@ -116,6 +136,12 @@ class Store:
         return cls(path, client, model, dim)
 
     def _check_model(self, meta: dict[str, Any]) -> None:
+        if int(meta.get("schema", 0)) != SCHEMA:
+            raise StoreError(
+                f"the store at {self.path} was built by another version of newsqa (store "
+                f"format {meta.get('schema')}; this version reads format {SCHEMA}): delete "
+                f"{self.path} (or choose a new --store) and run newsqa ingest again"
+            )
         if meta.get("model") != self.model or int(meta.get("dim", -1)) != self.dim:
             raise StoreError(
                 f"the store at {self.path} was built with the model {meta.get('model')!r} "
@@ -127,12 +153,14 @@ class Store:
     # --- writing -------------------------------------------------------------------
 
     def write_article(
-        self, article: Article, chunks: Sequence[Chunk], embeddings: np.ndarray, fingerprint: str
+        self, article: Article, chunks: Sequence[Chunk], embeddings: np.ndarray,
+        sentences: Sequence[SentenceSpan], sentence_embeddings: np.ndarray, fingerprint: str,
     ) -> None:
         """Replace whatever is stored for the article with these chunks, then commit it."""
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
         self._vectors.delete(article.id)
+        self._sentences.delete(where={"article_id": article.id})
         nodes = []
         for chunk, vector in zip(chunks, embeddings, strict=True):
             meta = {
@@ -153,6 +181,7 @@ class Store:
             )
         if nodes:
             self._vectors.add(nodes)
+        self._write_sentences(article.id, sentences, sentence_embeddings)
         centroid = embeddings.mean(axis=0) if len(embeddings) else np.zeros(self.dim)
         norm = float(np.linalg.norm(centroid)) or 1.0
         self._articles.upsert(
@@ -160,15 +189,33 @@ class Store:
             metadatas=[{
                 "title": article.title, "source": article.source, "url": article.url or "",
                 "published": article.published or "", "origin": article.origin or "",
-                "fingerprint": fingerprint, "chunks": len(chunks),
+                "fingerprint": fingerprint, "chunks": len(chunks), "sentences": len(sentences),
             }],
         )
         self._bump_revision()
+
+    def _write_sentences(
+        self, article_id: str, sentences: Sequence[SentenceSpan], embeddings: np.ndarray
+    ) -> None:
+        if len(sentences) != len(embeddings):
+            raise ValueError("one embedding per sentence")
+        ids, metas = [], []
+        for n, sentence in enumerate(sentences):
+            chunk = chunk_id(article_id, sentence.chunk_index)
+            ids.append(f"{chunk}/{n}")
+            metas.append({"article_id": article_id, "chunk_id": chunk,
+                          "start": sentence.start, "end": sentence.end})
+        for at in range(0, len(ids), _PAGE):
+            self._sentences.add(
+                ids=ids[at : at + _PAGE], embeddings=embeddings[at : at + _PAGE],
+                metadatas=metas[at : at + _PAGE],  # type: ignore[arg-type]
+            )
 
     def delete_article(self, article_id: str) -> None:
         # Chunks first: a record without chunks is healed by the next ingest of it, while
         # chunks without a record would be orphans nothing points to.
         self._vectors.delete(article_id)
+        self._sentences.delete(where={"article_id": article_id})
         self._articles.delete(ids=[article_id])
         self._bump_revision()
 
@@ -191,6 +238,9 @@ class Store:
         meta = got["metadatas"][0]  # type: ignore[index]
         stored = self._chunks.get(where={"document_id": article_id}, include=[])
         if len(stored["ids"]) != int(meta.get("chunks", -1)):
+            return None
+        sentences = self._sentences.get(where={"article_id": article_id}, include=[])
+        if len(sentences["ids"]) != int(meta.get("sentences", -1)):
             return None
         return str(meta.get("fingerprint"))
 
@@ -249,6 +299,22 @@ class Store:
             (to_chunk(node), 1.0 + float(np.log(max(similarity, 1e-30))))
             for node, similarity in zip(result.nodes or [], result.similarities or [])
         ]
+
+    def sentences(self, chunk_ids: Sequence[str]) -> dict[str, list[StoredSentence]]:
+        """Each chunk's sentences, in order, with their embeddings."""
+        if not chunk_ids:
+            return {}
+        got = self._sentences.get(
+            where={"chunk_id": {"$in": list(chunk_ids)}}, include=["embeddings", "metadatas"]
+        )
+        found: dict[str, list[StoredSentence]] = {}
+        for meta, vector in zip(got["metadatas"], got["embeddings"]):  # type: ignore[arg-type]
+            found.setdefault(str(meta["chunk_id"]), []).append(
+                StoredSentence(int(meta["start"]), int(meta["end"]), np.asarray(vector, dtype=np.float32))  # type: ignore[arg-type]
+            )
+        for sentences in found.values():
+            sentences.sort(key=lambda s: s.start)
+        return found
 
     def embeddings(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
         got = self._chunks.get(ids=list(chunk_ids), include=["embeddings"])

@@ -78,6 +78,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_stats)
 
+    p = commands.add_parser("eval", help="measure answer quality on a question set")
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    p = kinds.add_parser("squad", parents=[common], help="a SQuAD v1.1 JSON file",
+                         description="Ingest the file's articles (into a fresh temporary store "
+                         "unless --store is given), ask its questions and report retrieval, "
+                         "answer, citation, abstention and speed figures.")
+    p.add_argument("file", metavar="FILE.json")
+    p.add_argument("--limit", type=int, help="ask a seeded sample of N questions")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    p.add_argument("--out-of-corpus", metavar="OTHER.json",
+                   help="also ask OTHER's questions, whose articles are not in the store")
+    p.add_argument("--compare", action="store_true",
+                   help="also run the baselines (BM25 only, dense only, plain RRF) and ablations")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=_eval)
+
     p = commands.add_parser("chat", parents=[common], help="open the web chat")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
@@ -178,6 +194,22 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
     print(f"model: {stats.model} ({stats.dim} dimensions)")
     print(f"articles: {stats.articles}")
     print(f"passages: {stats.chunks}")
+    return 0
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from qa import evaluation
+
+    if args.limit is not None and args.limit < 1:
+        raise NewsQAError(f"--limit {args.limit}: ask at least one question")
+    systems = dict(evaluation.PRODUCT)
+    if args.compare:
+        systems |= evaluation.BASELINES | evaluation.ABLATIONS
+    report = evaluation.evaluate(
+        args.file, settings=settings, fresh_store=args.store is None,
+        limit=args.limit, seed=args.seed, out_of_corpus=args.out_of_corpus, systems=systems,
+    )
+    print(json.dumps(report.to_dict(), indent=2) if args.json else evaluation.format_report(report))
     return 0
 
 

@@ -7,6 +7,7 @@ module-level `ask` and `search` reuse one engine per settings for the whole proc
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
 
@@ -27,16 +28,34 @@ _ANAPHORA = re.compile(
 )
 
 
+@dataclass(frozen=True)
+class Reply:
+    answer: Answer
+    passages: list[Passage]
+
+
 class QuestionError(NewsQAError):
     """The question cannot be asked as it is (empty, or too long)."""
 
 
 class Engine:
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    """Answers questions from one store.
+
+    `retrieval`, `picker`, `abstainer` and `max_sentences` choose the parts; anything but
+    the defaults is a baseline or an ablation for the evaluator.
+    """
+
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, *,
+        retrieval: str = "learned", picker: str = "learned", abstainer: str = "learned",
+        max_sentences: int | None = None,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder or Embedder(settings.model)
         self.store = Store.open(settings.store, self.embedder.name, self.embedder.dim)
-        self.retriever = Retriever(self.store, self.embedder)
+        self.retriever = Retriever(self.store, self.embedder, retrieval)
+        self._answerer_options = {"picker": picker, "abstainer": abstainer, "max_sentences": max_sentences}
+        ExtractiveAnswerer.check(**self._answerer_options)
 
     def search(self, question: str, k: int | None = None) -> list[Passage]:
         question = _check(question)
@@ -45,6 +64,10 @@ class Engine:
 
     def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
         """Answer `question`; `history` holds the earlier questions of the conversation."""
+        return self.reply(question, history).answer
+
+    def reply(self, question: str, history: Sequence[str] = ()) -> Reply:
+        """The answer together with the ranked passages it was drawn from."""
         question = _check(question)
         self._check_not_empty()
         context = history[-1] if history and is_follow_up(question) else ""
@@ -52,8 +75,8 @@ class Engine:
         question_vector = self.embedder.encode_one(question)
         query_vector = question_vector if not context else self.embedder.encode_one(query)
         passages = self.retriever.search(query, self.settings.top_k, query_vector)
-        answerer = ExtractiveAnswerer(self.embedder, self.retriever.lexical().idf)
-        return answerer.answer(question, passages, question_vector, context)
+        answerer = ExtractiveAnswerer(self.retriever.lexical(), **self._answerer_options)
+        return Reply(answerer.answer(question, passages, question_vector, context), passages)
 
     def _check_not_empty(self) -> None:
         if self.store.is_empty():

@@ -1,92 +1,97 @@
 """The default answerer: no LLM, only verbatim sentences from the retrieved passages.
 
-Each sentence of the best passages is scored against the question by meaning (cosine of
-embeddings), by the share of the question's content words it holds (weighted by how rare
-they are in the store), by whether it has the kind of thing asked for (a number for "how
-many", a date for "when"), and by its passage's rank. The best one or two become the
-answer, each followed by its `[n]`. When even the best sentence shares too little with the
-question, the answer abstains.
+Every sentence of the best passages gets a few features (its cosine to the question, the
+share of the question's idf-weighted words it and its neighbours hold, whether it has the
+kind of thing asked for, its passage's rank ...) and a score from a linear model fitted on
+SQuAD training articles. The best sentence is the answer; the runner-up joins it when the
+model is nearly as sure of it. A second model reads the evidence for the whole question
+(how well the best sentence matches, how many of the question's words the store has never
+seen) and the answer abstains when it is weak.
 """
 
 from __future__ import annotations
 
-import re
+import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from index.embedding import Embedder
-from index.sentences import sentence_spans
+from index.store import StoredSentence
+from qa import weights
 from qa.answer import NO_ANSWER, Answer, Citation
-from qa.retrieval import Passage
-from qa.terms import terms
+from qa.ranking import (
+    EVIDENCE_FEATURES,
+    SENTENCE_FEATURES,
+    LinearModel,
+    answer_type,
+    expected_kinds,
+    new_words,
+    overlap,
+    term_set,
+)
+from qa.retrieval import LexicalIndex, Passage
 
 PASSAGES_READ = 5
-MAX_SENTENCES = 2
-SECOND_SENTENCE_RATIO = 0.85  # a second sentence must score this close to the best
 HISTORY_WEIGHT = 0.5  # weight of the previous question's words in a follow-up
-
-W_COSINE, W_OVERLAP, W_RANK, W_TYPE = 0.5, 0.35, 0.1, 0.15
-# Abstain unless the best sentence is at least this close in meaning and either holds
-# enough of the question's words or is very close in meaning. Set by hand on a few seed
-# questions; to be fitted on held-out data with the evaluator.
-MIN_COSINE = 0.25
-MIN_EVIDENCE = 0.45
-CLOSE_COSINE = 0.5
-
-_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion)\b", re.I)
-_DATE = re.compile(r"\b(1\d{3}|20\d{2})\b|\b(January|February|March|April|May|June|July|August|September|October|November|December|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|yesterday|today)\b", re.I)
-_NAME = re.compile(r"(?<!^)(?<![.!?] )\b[A-Z][a-z]+")
-_ASKS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
-    (re.compile(r"\bhow (many|much|long|old|far|big)\b|\bwhat (percentage|share|number)\b", re.I), _NUMBER),
-    (re.compile(r"\bwhen\b|\bwhat (year|date|day|month)\b", re.I), _DATE),
-    (re.compile(r"\bwho(m|se)?\b", re.I), _NAME),
-]
+PICKERS = ("learned", "naive")
+ABSTAINERS = ("learned", "cosine")
 
 
 @dataclass(frozen=True)
 class Sentence:
     passage: Passage
-    rank: int
-    start: int  # offsets in the article
-    end: int
+    rank: int  # of its passage
+    stored: StoredSentence
     text: str
 
 
 @dataclass(frozen=True)
 class Scored:
     sentence: Sentence
-    terms: frozenset[str]
-    cosine: float
-    overlap: float
-    type_match: float
+    features: dict[str, float]
     score: float
 
 
 class ExtractiveAnswerer:
-    def __init__(self, embedder: Embedder, idf: Callable[[str], float]) -> None:
-        self.embedder = embedder
-        self.idf = idf
+    def __init__(
+        self, lexical: LexicalIndex, *, picker: str = "learned", abstainer: str = "learned",
+        max_sentences: int | None = None,
+    ) -> None:
+        self.check(picker, abstainer, max_sentences)
+        self.lexical = lexical
+        self.picker = picker
+        self.abstainer = abstainer
+        self.max_sentences = max_sentences or weights.MAX_SENTENCES  # None: as fitted
+        self.sentence_model = (
+            LinearModel(weights.SENTENCE, weights.SENTENCE_BIAS) if picker == "learned"
+            else LinearModel({"dense": 1.0, "overlap": 1.0})
+        )
+        self.evidence_model = LinearModel(weights.EVIDENCE, weights.EVIDENCE_BIAS)
+
+    @staticmethod
+    def check(picker: str, abstainer: str, max_sentences: int | None) -> None:
+        if picker not in PICKERS:
+            raise ValueError(f"unknown picker {picker!r}; use one of {', '.join(PICKERS)}")
+        if abstainer not in ABSTAINERS:
+            raise ValueError(f"unknown abstainer {abstainer!r}; use one of {', '.join(ABSTAINERS)}")
+        if max_sentences is not None and max_sentences < 1:
+            raise ValueError(f"max_sentences={max_sentences}; it must be at least 1")
 
     def answer(
         self, question: str, passages: Sequence[Passage], question_vector: np.ndarray,
         context: str = "",
     ) -> Answer:
         scored = self.score(question, passages, question_vector, context)
-        if not scored or not self._answerable(scored[0]):
+        if not scored or not self.answerable(question, scored, passages):
             return Answer(question=question, text=NO_ANSWER, abstained=True)
-        best = scored[0]
-        chosen = [best]
-        # A second sentence must score close to the best and hold question words it lacks.
-        missing = set(terms(question)) - best.terms
-        for other in scored[1:MAX_SENTENCES]:
-            if (
-                other.score >= SECOND_SENTENCE_RATIO * best.score
-                and other.overlap >= MIN_EVIDENCE
-                and missing & other.terms
-            ):
+        chosen = [scored[0]]
+        for other in scored[1 : self.max_sentences]:
+            # A runner-up joins when the model's odds for it are close to the best's.
+            if other.score - scored[0].score >= math.log(weights.SECOND_SENTENCE):
                 chosen.append(other)
+            else:
+                break
         citations = [_cite(n, s.sentence) for n, s in enumerate(chosen, start=1)]
         text = " ".join(f"{c.quote} [{c.number}]" for c in citations)
         return Answer(question=question, text=text, abstained=False, citations=citations)
@@ -95,50 +100,92 @@ class ExtractiveAnswerer:
         self, question: str, passages: Sequence[Passage], question_vector: np.ndarray,
         context: str = "",
     ) -> list[Scored]:
-        sentences = _sentences(passages[:PASSAGES_READ])
+        sentences = candidate_sentences(passages[:PASSAGES_READ])
         if not sentences:
             return []
-        vectors = self.embedder.encode([s.text for s in sentences])
-        cosines = vectors @ question_vector
-        weights = self._weights(question, context)
-        expected = [kind for asks, kind in _ASKS if asks.search(question)]
-        scored = []
-        for sentence, cosine in zip(sentences, cosines):
-            sentence_terms = frozenset(terms(sentence.text))
-            overlap = _overlap(weights, sentence_terms)
-            type_match = float(all(kind.search(sentence.text) for kind in expected)) if expected else 0.0
-            score = (
-                W_COSINE * float(cosine) + W_OVERLAP * overlap
-                + W_RANK / (1 + sentence.rank) + W_TYPE * type_match
-            )
-            scored.append(Scored(sentence, sentence_terms, float(cosine), overlap, type_match, score))
+        features = sentence_features(
+            question, sentences, question_vector, self.question_weights(question, context)
+        )
+        scores = self.sentence_model.score(features)
+        scored = [
+            Scored(s, {name: float(values[i]) for name, values in features.items()}, float(scores[i]))
+            for i, s in enumerate(sentences)
+        ]
         return sorted(scored, key=lambda s: -s.score)
 
-    def _weights(self, question: str, context: str) -> dict[str, float]:
-        weights = {t: HISTORY_WEIGHT * self.idf(t) for t in terms(context)}
-        weights.update({t: self.idf(t) for t in terms(question)})
-        return weights
+    def question_weights(self, question: str, context: str = "") -> dict[str, float]:
+        found = {t: HISTORY_WEIGHT * w for t, w in self.lexical.weights(context).items()}
+        found.update(self.lexical.weights(question))
+        return found
 
-    @staticmethod
-    def _answerable(best: Scored) -> bool:
-        return best.cosine >= MIN_COSINE and (best.overlap >= MIN_EVIDENCE or best.cosine >= CLOSE_COSINE)
-
-
-def _overlap(weights: dict[str, float], sentence_terms: frozenset[str]) -> float:
-    total = sum(weights.values())
-    return sum(w for t, w in weights.items() if t in sentence_terms) / total if total else 0.0
+    def answerable(self, question: str, scored: Sequence[Scored], passages: Sequence[Passage]) -> bool:
+        if self.abstainer == "cosine":
+            return max(s.features["dense"] for s in scored) >= weights.COSINE_THRESHOLD
+        features = evidence_features(question, scored, passages, self.lexical)
+        logit = float(self.evidence_model.score({k: np.asarray([v]) for k, v in features.items()})[0])
+        return logit >= math.log(weights.EVIDENCE_THRESHOLD / (1 - weights.EVIDENCE_THRESHOLD))
 
 
-def _sentences(passages: Sequence[Passage]) -> list[Sentence]:
+def sentence_features(
+    question: str, sentences: Sequence[Sentence], question_vector: np.ndarray,
+    question_weights: dict[str, float],
+) -> dict[str, np.ndarray]:
+    """Each sentence alone, and in its window: with the sentence before it and its article's
+    title, which often name what its "he" or "it" refers to."""
+    vectors = np.stack([s.stored.vector for s in sentences])
+    sets = [term_set(s.text) for s in sentences]
+    kinds = expected_kinds(question)
+    question_terms = frozenset(question_weights)
+    rows: dict[str, list[float]] = {name: [] for name in SENTENCE_FEATURES}
+    for i, sentence in enumerate(sentences):
+        before = i - 1 if i and sentences[i - 1].passage is sentence.passage else None
+        window = vectors[i] if before is None else vectors[i] + vectors[before]
+        window_terms = sets[i] | term_set(sentence.passage.chunk.title)
+        if before is not None:
+            window_terms |= sets[before]
+        rows["dense"].append(float(vectors[i] @ question_vector))
+        rows["overlap"].append(overlap(question_weights, sets[i]))
+        rows["window_dense"].append(float(window @ question_vector / (np.linalg.norm(window) or 1.0)))
+        rows["window_overlap"].append(overlap(question_weights, window_terms))
+        rows["answer_type"].append(answer_type(kinds, sentence.text, question))
+        rows["new_words"].append(new_words(question_terms, sets[i]))
+    return {name: np.asarray(values) for name, values in rows.items()}
+
+
+def evidence_features(
+    question: str, scored: Sequence[Scored], passages: Sequence[Passage], lexical: LexicalIndex
+) -> dict[str, float]:
+    best = scored[0]
+    question_weights = lexical.weights(question)
+    total = sum(question_weights.values()) or 1.0
+    unknown = sum(w for t, w in question_weights.items() if not lexical.known(t)) / total
+    top = passages[0]
+    top_terms = lexical.terms.get(top.chunk.id, frozenset()) | term_set(top.chunk.title)
+    known = {t: w for t, w in question_weights.items() if lexical.known(t)}
+    rarest = max(known, key=known.__getitem__, default=None)
+    values = {
+        "sentence_score": best.score,
+        "dense": max(s.features["dense"] for s in scored),
+        "overlap": max(s.features["overlap"] for s in scored),
+        "window_dense": best.features["window_dense"],
+        "window_overlap": best.features["window_overlap"],
+        "unknown_terms": unknown,
+        "rarest_term_found": float(rarest in top_terms) if rarest else 0.0,
+        "coverage": overlap(question_weights, top_terms),
+        "passage_dense": top.dense,
+    }
+    return {name: values[name] for name in EVIDENCE_FEATURES}
+
+
+def candidate_sentences(passages: Sequence[Passage]) -> list[Sentence]:
     seen: set[str] = set()
     found = []
     for rank, passage in enumerate(passages):
-        base = passage.chunk.start
-        for start, end in sentence_spans(passage.text, offset=base):
-            text = passage.text[start - base : end - base]
+        for stored in passage.sentences:
+            text = passage.sentence_text(stored)
             if text not in seen:
                 seen.add(text)
-                found.append(Sentence(passage, rank, start, end, text))
+                found.append(Sentence(passage, rank, stored, text))
     return found
 
 
@@ -147,6 +194,6 @@ def _cite(number: int, sentence: Sentence) -> Citation:
     return Citation(
         number=number, article_id=chunk.article_id, title=chunk.title, source=chunk.source,
         url=chunk.url, published=chunk.published, passage=chunk.text,
-        passage_start=chunk.start, quote=sentence.text, start=sentence.start,
-        end=sentence.end, chunk_id=chunk.id,
+        passage_start=chunk.start, quote=sentence.text, start=sentence.stored.start,
+        end=sentence.stored.end, chunk_id=chunk.id,
     )

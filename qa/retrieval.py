@@ -1,4 +1,10 @@
-"""Hybrid retrieval: dense (Chroma) and lexical (BM25) rankings, fused by reciprocal rank.
+"""Hybrid retrieval: dense (Chroma) and lexical (BM25) candidates, reranked.
+
+The default ranking ("learned") takes the candidates of both rankings that plain
+reciprocal-rank fusion puts first and orders them by a linear model over a few features:
+the passage's and its best sentence's cosine to the question, its BM25 score, and how much
+of the question's (idf-weighted) words it and its best sentence hold. The plain rankings
+("dense", "bm25", "rrf") remain as baselines for the evaluator.
 
 The BM25 index is rebuilt in memory from the Chroma store, which stays the single source
 of truth; it is rebuilt whenever the store's revision changes (another ingest wrote).
@@ -15,24 +21,29 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from index.embedding import Embedder
-from index.store import Store, StoredChunk, to_chunk
+from index.store import Store, StoredChunk, StoredSentence, to_chunk
+from qa import weights
+from qa.ranking import PASSAGE_FEATURES, LinearModel, overlap, rank_feature, term_set
 from qa.terms import terms
 
 if TYPE_CHECKING:
     from llama_index.retrievers.bm25 import BM25Retriever
 
+MODES = ("learned", "rrf", "bm25", "dense")
 RRF_K = 60  # the usual constant of reciprocal-rank fusion
 CANDIDATES = 50  # taken from each ranking before fusing
+RERANKED = 30  # the best fused candidates that the learned ranking reorders
 
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk with its scores: fused rank score, cosine, and BM25."""
+    """A retrieved chunk with its sentences, its ranking score, cosine and BM25 score."""
 
     chunk: StoredChunk
     score: float
     dense: float
     lexical: float
+    sentences: tuple[StoredSentence, ...] = ()
 
     @property
     def article_id(self) -> str:
@@ -41,6 +52,10 @@ class Passage:
     @property
     def text(self) -> str:
         return self.chunk.text
+
+    def sentence_text(self, sentence: StoredSentence) -> str:
+        base = self.chunk.start
+        return self.chunk.text[sentence.start - base : sentence.end - base]
 
 
 class LexicalIndex:
@@ -52,8 +67,10 @@ class LexicalIndex:
         nodes = list(store.nodes())
         self.size = len(nodes)
         self._df: Counter[str] = Counter()
+        self.terms: dict[str, frozenset[str]] = {}
         for node in nodes:
-            self._df.update(set(terms(node.get_content())))
+            self.terms[node.node_id] = frozenset(terms(node.get_content()))
+            self._df.update(self.terms[node.node_id])
         self._bm25: BM25Retriever | None = (
             BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=min(CANDIDATES, len(nodes)))
             if nodes else None
@@ -69,11 +86,21 @@ class LexicalIndex:
         """Smoothed inverse document frequency; a term absent from the store weighs most."""
         return math.log(1 + (self.size + 1) / (self._df.get(term, 0) + 0.5))
 
+    def known(self, term: str) -> bool:
+        return term in self._df
+
+    def weights(self, text: str) -> dict[str, float]:
+        return {t: self.idf(t) for t in terms(text)}
+
 
 class Retriever:
-    def __init__(self, store: Store, embedder: Embedder) -> None:
+    def __init__(self, store: Store, embedder: Embedder, mode: str = "learned") -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}")
         self.store = store
         self.embedder = embedder
+        self.mode = mode
+        self.model = LinearModel(weights.PASSAGE, weights.PASSAGE_BIAS)
         self._lexical: LexicalIndex | None = None
         self._revision = -1
         self._lock = threading.Lock()
@@ -88,21 +115,89 @@ class Retriever:
 
     def search(self, query: str, k: int, query_vector: np.ndarray | None = None) -> list[Passage]:
         vector = self.embedder.encode_one(query) if query_vector is None else query_vector
-        dense = self.store.dense(vector, CANDIDATES)
-        lexical = self.lexical().search(query)
-        fused: dict[str, float] = {}
-        chunks: dict[str, StoredChunk] = {}
-        for ranking in (dense, lexical):
-            for rank, (chunk, _) in enumerate(ranking):
-                fused[chunk.id] = fused.get(chunk.id, 0.0) + 1.0 / (RRF_K + rank + 1)
-                chunks[chunk.id] = chunk
-        top = sorted(fused, key=lambda i: (-fused[i], i))[:k]
-        cosines = {chunk.id: cos for chunk, cos in dense}
-        missing = [i for i in top if i not in cosines]
-        if missing:
-            for chunk_id, embedding in self.store.embeddings(missing).items():
-                cosines[chunk_id] = float(embedding @ vector)
-        bm25 = {chunk.id: score for chunk, score in lexical}
+        lexical_index = self.lexical()
+        candidates = Candidates(
+            self.store.dense(vector, CANDIDATES), lexical_index.search(query)
+        )
+        if self.mode == "dense":
+            top = [(i, candidates.cosine[i]) for i in candidates.dense_order[:k]]
+        elif self.mode == "bm25":
+            top = [(i, candidates.bm25[i]) for i in candidates.bm25_order[:k]]
+        elif self.mode == "rrf":
+            top = [(i, candidates.fused[i]) for i in candidates.fused_order[:k]]
+        else:
+            pool = candidates.fused_order[:RERANKED]
+            candidates.complete(pool, self.store, vector)
+            features = passage_features(candidates, pool, lexical_index, lexical_index.weights(query), vector)
+            scores = self.model.score(features)
+            order = np.argsort(-scores, kind="stable")[:k]
+            top = [(pool[j], float(scores[j])) for j in order]
+        ids = [i for i, _ in top]
+        candidates.complete(ids, self.store, vector)
         return [
-            Passage(chunks[i], fused[i], cosines.get(i, 0.0), bm25.get(i, 0.0)) for i in top
+            Passage(candidates.chunks[i], score, candidates.cosine[i], candidates.bm25.get(i, 0.0),
+                    tuple(candidates.sentences.get(i, ())))
+            for i, score in top
         ]
+
+
+class Candidates:
+    """The chunks that dense and BM25 search found for one query, and what is known of them."""
+
+    def __init__(
+        self, dense: list[tuple[StoredChunk, float]], lexical: list[tuple[StoredChunk, float]]
+    ) -> None:
+        self.chunks = {c.id: c for c, _ in (*dense, *lexical)}
+        self.cosine = {c.id: cos for c, cos in dense}
+        self.bm25 = {c.id: score for c, score in lexical}
+        self.dense_order = [c.id for c, _ in dense]
+        self.bm25_order = [c.id for c, _ in lexical]
+        self.dense_rank = {i: r for r, i in enumerate(self.dense_order)}
+        self.bm25_rank = {i: r for r, i in enumerate(self.bm25_order)}
+        self.fused: dict[str, float] = {}
+        for ranking in (self.dense_order, self.bm25_order):
+            for rank, chunk_id in enumerate(ranking):
+                self.fused[chunk_id] = self.fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+        self.fused_order = sorted(self.fused, key=lambda i: (-self.fused[i], i))
+        self.sentences: dict[str, list[StoredSentence]] = {}
+
+    def complete(self, ids: list[str], store: Store, vector: np.ndarray) -> None:
+        """Fetch the cosines BM25-only candidates lack, and every candidate's sentences."""
+        missing = [i for i in ids if i not in self.cosine]
+        if missing:
+            for chunk_id, embedding in store.embeddings(missing).items():
+                self.cosine[chunk_id] = float(embedding @ vector)
+        unread = [i for i in ids if i not in self.sentences]
+        if unread:
+            self.sentences.update(store.sentences(unread))
+            for i in unread:
+                self.sentences.setdefault(i, [])
+
+
+def passage_features(
+    candidates: Candidates, ids: list[str], lexical: LexicalIndex,
+    question_weights: dict[str, float], vector: np.ndarray,
+) -> dict[str, np.ndarray]:
+    top_bm25 = max(candidates.bm25.values(), default=0.0) or 1.0
+    rows: dict[str, list[float]] = {name: [] for name in PASSAGE_FEATURES}
+    for chunk_id in ids:
+        chunk = candidates.chunks[chunk_id]
+        sentences = candidates.sentences.get(chunk_id, [])
+        if sentences:
+            cosines = np.stack([s.vector for s in sentences]) @ vector
+            base = chunk.start
+            overlaps = [
+                overlap(question_weights, term_set(chunk.text[s.start - base : s.end - base]))
+                for s in sentences
+            ]
+        else:
+            cosines, overlaps = np.zeros(1), [0.0]
+        rows["dense"].append(candidates.cosine.get(chunk_id, 0.0))
+        rows["best_sentence_dense"].append(float(cosines.max()))
+        rows["bm25"].append(candidates.bm25.get(chunk_id, 0.0) / top_bm25)
+        rows["coverage"].append(overlap(question_weights, lexical.terms.get(chunk_id, frozenset())))
+        rows["best_sentence_overlap"].append(max(overlaps))
+        rows["best_sentence_both"].append(float(np.max(cosines + np.asarray(overlaps))))
+        rows["dense_rank"].append(rank_feature(candidates.dense_rank.get(chunk_id)))
+        rows["bm25_rank"].append(rank_feature(candidates.bm25_rank.get(chunk_id)))
+    return {name: np.asarray(values) for name, values in rows.items()}

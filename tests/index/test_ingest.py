@@ -35,7 +35,7 @@ def _chunk_ids(store: Store) -> list[str]:
 def test_reingesting_the_same_input_adds_and_embeds_nothing(store_settings: Settings) -> None:
     spy = CountingEmbedder()
     first = index.ingest([SEEDS], settings=store_settings, embedder=spy, progress=False)
-    assert len(first.added) == 2 and spy.embedded == first.chunks_written > 0
+    assert len(first.added) == 2 and spy.embedded == first.texts_embedded > first.chunks_written > 0
     store = index.open_store(settings=store_settings)
     before = _chunk_ids(store)
 
@@ -120,3 +120,29 @@ def test_chroma_never_embeds_on_its_own(seeded_settings: Settings) -> None:
     store = index.open_store(settings=seeded_settings)
     with pytest.raises(ValueError, match="embedding function"):
         store._chunks.add(ids=["x"], documents=["would need Chroma's downloading embedder"])
+
+
+def test_a_store_of_another_format_says_how_to_rebuild(store_settings: Settings) -> None:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    index.ingest([SEEDS / "world-cup-final-2018.txt"], settings=store_settings, progress=False)
+    client = chromadb.PersistentClient(str(store_settings.store), settings=ChromaSettings(anonymized_telemetry=False))
+    chunks = client.get_collection("newsqa_chunks")
+    chunks.modify(metadata={**(chunks.metadata or {}), "schema": 1})
+    with pytest.raises(StoreError, match="another version of newsqa.*ingest again"):
+        index.stats(settings=store_settings)
+
+
+def test_every_sentence_of_every_passage_is_stored_with_its_embedding(store_settings: Settings) -> None:
+    index.ingest([SEEDS], settings=store_settings, progress=False)
+    store = index.open_store(settings=store_settings)
+    chunk_ids = [node.node_id for node in store.nodes()]
+    sentences = store.sentences(chunk_ids)
+    assert set(sentences) == set(chunk_ids)
+    for chunk_id, found in sentences.items():
+        article = store.article(chunk_id.split("#")[0])
+        assert all(np.isclose(np.linalg.norm(s.vector), 1.0, atol=1e-3) for s in found)
+        assert [article.text[s.start : s.end].strip() for s in found] == [
+            article.text[s.start : s.end] for s in found
+        ]

@@ -76,3 +76,24 @@ def test_the_installed_newsqa_script_runs(seeded_settings: Settings) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "5.8 million" in json.loads(result.stdout)["citations"][0]["quote"]
+
+
+def test_eval_squad_reports_every_figure(capsys, tmp_path: Path) -> None:
+    data = Path(__file__).parent / "data"
+    code, out, _ = _run(capsys, "eval", "squad", str(data / "tiny-squad.json"), "--store",
+                        str(tmp_path / "eval"), "--out-of-corpus", str(data / "tiny-squad-other.json"),
+                        "--limit", "5", "--seed", "3", "--json")
+    report = json.loads(out)
+    metrics = report["metrics"]["newsqa"]
+    assert code == 0 and metrics["questions"] == 5 and metrics["out_of_corpus_questions"] == 2
+    assert set(metrics["recall"]) == {"1", "5", "10"} and metrics["verbatim"] == 1.0
+    code, out, _ = _run(capsys, "eval", "squad", str(data / "tiny-squad.json"), "--store",
+                        str(tmp_path / "eval"), "--limit", "2")
+    assert code == 0 and "| answer in first cited sentence |" in out
+
+
+def test_eval_of_a_file_that_is_not_squad_is_one_line(capsys, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    code, _, err = _run(capsys, "eval", "squad", str(bad))
+    assert code == 1 and err.count("\n") == 1 and "not a SQuAD v1.1 file" in err

@@ -1,0 +1,256 @@
+"""The built-in evaluator: ask a SQuAD file's questions and measure what users get.
+
+For every question it records one `Outcome` (where the first passage holding a gold answer
+ranked, whether the answer holds one, whether its quotes are verbatim, how long `ask`
+took); `summarize` turns outcomes into `Metrics`. Several systems (the product and its
+baselines) can be run over the same questions in one pass, so their figures share the
+machine's conditions.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from index.ingest import ingest_articles
+from index.settings import Settings
+from index.store import Store
+from qa.engine import Reply
+from qa.squad import SquadQuestion, SquadSet, holds_answer, load_squad
+
+RECALL_AT = (1, 5, 10)
+_MARKER = re.compile(r"\s*\[\d+\]")
+
+# Engine options of the systems the evaluator can compare with the product.
+PRODUCT: dict[str, dict[str, Any]] = {"newsqa": {}}
+BASELINES: dict[str, dict[str, Any]] = {
+    "BM25 only": {"retrieval": "bm25"},
+    "dense only": {"retrieval": "dense"},
+    "plain RRF": {"retrieval": "rrf"},
+}
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "naive sentence picker": {"picker": "naive"},
+    "one sentence": {"max_sentences": 1},
+    "cosine abstention": {"abstainer": "cosine"},
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one system did with one question."""
+
+    rank: int | None  # 1-based rank of the first passage that is from the gold article and holds an answer
+    abstained: bool
+    in_response: bool  # a gold answer is in the answer's text
+    in_first: bool  # ... in the first cited sentence
+    words: int
+    citations: int
+    verbatim: int  # citations whose quote is exactly the article's text at its offsets
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Metrics:
+    questions: int
+    recall: dict[int, float]
+    mrr: float
+    answer_in_response: float
+    answer_in_first_citation: float
+    median_words: float
+    p90_words: float
+    verbatim: float
+    cited: float  # answers (not abstentions) with at least one citation
+    wrongly_abstained: float
+    questions_per_second: float
+    p50_ms: float
+    p95_ms: float
+    out_of_corpus_questions: int = 0
+    out_of_corpus_abstained: float | None = None
+
+
+@dataclass
+class EvalReport:
+    file: str
+    store: str
+    out_of_corpus_file: str | None
+    metrics: dict[str, Metrics] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def judge(question: SquadQuestion, reply: Reply, article_text: Callable[[str], str], seconds: float) -> Outcome:
+    rank = next(
+        (n for n, p in enumerate(reply.passages, start=1)
+         if p.article_id == question.article_id and holds_answer(p.text, question.answers)),
+        None,
+    )
+    answer = reply.answer
+    text = _MARKER.sub("", answer.text)
+    citations = answer.citations
+    verbatim = sum(article_text(c.article_id)[c.start : c.end] == c.quote for c in citations)
+    return Outcome(
+        rank=rank,
+        abstained=answer.abstained,
+        in_response=not answer.abstained and holds_answer(text, question.answers),
+        in_first=bool(citations) and holds_answer(citations[0].quote, question.answers),
+        words=0 if answer.abstained else len(text.split()),
+        citations=len(citations),
+        verbatim=verbatim,
+        seconds=seconds,
+    )
+
+
+def summarize(outcomes: Sequence[Outcome], out_of_corpus: Sequence[Outcome] = ()) -> Metrics:
+    n = len(outcomes)
+    if n == 0:
+        raise ValueError("no outcomes to summarize")
+    answered = [o for o in outcomes if not o.abstained]
+    words = sorted(o.words for o in answered) or [0]
+    citations = sum(o.citations for o in outcomes)
+    latencies = sorted(o.seconds for o in (*outcomes, *out_of_corpus))
+    return Metrics(
+        questions=n,
+        recall={k: sum(o.rank is not None and o.rank <= k for o in outcomes) / n for k in RECALL_AT},
+        mrr=sum(1 / o.rank for o in outcomes if o.rank) / n,
+        answer_in_response=sum(o.in_response for o in outcomes) / n,
+        answer_in_first_citation=sum(o.in_first for o in outcomes) / n,
+        median_words=float(statistics.median(words)),
+        p90_words=_percentile(words, 90),
+        verbatim=sum(o.verbatim for o in outcomes) / citations if citations else 1.0,
+        cited=sum(o.citations > 0 for o in answered) / len(answered) if answered else 1.0,
+        wrongly_abstained=sum(o.abstained for o in outcomes) / n,
+        questions_per_second=len(latencies) / sum(latencies) if sum(latencies) else 0.0,
+        p50_ms=1000 * _percentile(latencies, 50),
+        p95_ms=1000 * _percentile(latencies, 95),
+        out_of_corpus_questions=len(out_of_corpus),
+        out_of_corpus_abstained=(
+            sum(o.abstained for o in out_of_corpus) / len(out_of_corpus) if out_of_corpus else None
+        ),
+    )
+
+
+def _percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile: the smallest value with at least q% of values at or below it."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, -(-len(sorted_values) * q // 100))
+    return float(sorted_values[int(rank) - 1])
+
+
+def sample(questions: Sequence[SquadQuestion], limit: int | None, seed: int) -> list[SquadQuestion]:
+    if limit is None or limit >= len(questions):
+        return list(questions)
+    return random.Random(seed).sample(list(questions), limit)
+
+
+def evaluate(
+    file: str | Path,
+    *,
+    settings: Settings,
+    fresh_store: bool = True,
+    limit: int | None = None,
+    seed: int = 0,
+    out_of_corpus: str | Path | None = None,
+    systems: Mapping[str, Mapping[str, Any]] = PRODUCT,
+    progress: bool | None = None,
+) -> EvalReport:
+    """Ingest `file`'s articles and ask its questions; see the module docstring.
+
+    With `fresh_store` the articles go into a new temporary store (deleted afterwards);
+    otherwise into `settings.store`, where unchanged articles are not embedded again.
+    `systems` names the `Engine` options of each system to run (default: the product
+    alone; see BASELINES and ABLATIONS).
+    """
+    squad = load_squad(file)
+    other = load_squad(out_of_corpus) if out_of_corpus else None
+    if fresh_store:
+        with tempfile.TemporaryDirectory(prefix="newsqa-eval-") as folder:
+            return _run(squad, other, Settings.resolve(Path(folder) / "store", settings),
+                        limit, seed, systems, progress, str(file))
+    return _run(squad, other, settings, limit, seed, systems, progress, str(file))
+
+
+def _run(
+    squad: SquadSet, other: SquadSet | None, settings: Settings, limit: int | None, seed: int,
+    systems: Mapping[str, Mapping[str, Any]], progress: bool | None, file: str,
+) -> EvalReport:
+    from tqdm import tqdm
+
+    from index.embedding import Embedder
+    from qa.engine import Engine
+
+    embedder = Embedder(settings.model)
+    ingest_articles(squad.articles, settings=settings, embedder=embedder, progress=progress)
+    engines = {name: Engine(settings, embedder, **options) for name, options in systems.items()}
+    built = {name: engine.reply for name, engine in engines.items()}
+    texts = _ArticleTexts(next(iter(engines.values())).store)
+    questions = sample(squad.questions, limit, seed)
+    foreign = sample(other.questions, limit, seed) if other else []
+    # A foreign article with the same title as one in the store would not be foreign.
+    foreign = [q for q in foreign if q.article_id not in {a.id for a in squad.articles}]
+    show = sys.stderr.isatty() if progress is None else progress
+    outcomes: dict[str, list[Outcome]] = {name: [] for name in built}
+    foreign_outcomes: dict[str, list[Outcome]] = {name: [] for name in built}
+    work = [(q, outcomes) for q in questions] + [(q, foreign_outcomes) for q in foreign]
+    for question, into in tqdm(work, desc="eval", unit="question", disable=not show, file=sys.stderr):
+        for name, system in built.items():
+            started = time.perf_counter()
+            reply = system(question.question)
+            seconds = time.perf_counter() - started
+            into[name].append(judge(question, reply, texts, seconds))
+    report = EvalReport(file=file, store=str(settings.store), out_of_corpus_file=other.path if other else None)
+    for name in built:
+        report.metrics[name] = summarize(outcomes[name], foreign_outcomes[name])
+    return report
+
+
+class _ArticleTexts:
+    """Article texts by id, read from the store once each (for the verbatim check)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._texts: dict[str, str] = {}
+
+    def __call__(self, article_id: str) -> str:
+        if article_id not in self._texts:
+            self._texts[article_id] = self._store.article(article_id).text
+        return self._texts[article_id]
+
+
+_ROWS: list[tuple[str, Callable[[Metrics], str]]] = [
+    ("questions", lambda m: f"{m.questions}"),
+    *[(f"recall@{k}", (lambda k: lambda m: f"{m.recall[k]:.3f}")(k)) for k in RECALL_AT],
+    ("MRR", lambda m: f"{m.mrr:.3f}"),
+    ("answer in response", lambda m: f"{m.answer_in_response:.3f}"),
+    ("answer in first cited sentence", lambda m: f"{m.answer_in_first_citation:.3f}"),
+    ("answer words, median / p90", lambda m: f"{m.median_words:g} / {m.p90_words:g}"),
+    ("citations verbatim", lambda m: f"{m.verbatim:.1%}"),
+    ("answers with a citation", lambda m: f"{m.cited:.1%}"),
+    ("in-corpus wrongly abstained", lambda m: f"{m.wrongly_abstained:.1%}"),
+    ("out-of-corpus abstained", lambda m: "-" if m.out_of_corpus_abstained is None
+     else f"{m.out_of_corpus_abstained:.1%} of {m.out_of_corpus_questions}"),
+    ("questions per second", lambda m: f"{m.questions_per_second:.1f}"),
+    ("ask latency p50 / p95 (ms)", lambda m: f"{m.p50_ms:.0f} / {m.p95_ms:.0f}"),
+]
+
+
+def format_report(report: EvalReport) -> str:
+    """The metrics as a Markdown table, one column per system."""
+    names = list(report.metrics)
+    lines = [
+        f"{report.file}" + (f", out of corpus: {report.out_of_corpus_file}" if report.out_of_corpus_file else ""),
+        "",
+        "| metric | " + " | ".join(names) + " |",
+        "| --- |" + " ---: |" * len(names),
+    ]
+    for label, cell in _ROWS:
+        lines.append(f"| {label} | " + " | ".join(cell(report.metrics[n]) for n in names) + " |")
+    return "\n".join(lines)

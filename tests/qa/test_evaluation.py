@@ -1,0 +1,150 @@
+"""The evaluator's metrics: by hand on made-up outcomes, and against a brute-force
+recomputation on a tiny SQuAD file (tests/qa/data/tiny-squad.json, written for these tests)."""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+
+import index
+from index.settings import Settings
+from index.store import StoredChunk
+from qa.answer import Answer, Citation
+from qa.engine import Engine, Reply
+from qa.evaluation import Outcome, evaluate, format_report, judge, summarize
+from qa.retrieval import Passage
+from qa.squad import SquadError, SquadQuestion, holds_answer, load_squad, normalize
+
+DATA = Path(__file__).parent / "data"
+TINY = DATA / "tiny-squad.json"
+OTHER = DATA / "tiny-squad-other.json"
+
+
+def test_normalize_is_squads() -> None:
+    assert normalize("The  Denver Broncos!") == "denver broncos"
+    assert normalize("an Apple, a day") == "apple day"
+
+
+def test_an_answer_must_match_whole_words() -> None:
+    assert holds_answer("It cost 412 million euros.", ("412 Million Euros",))
+    assert not holds_answer("It opened in 1990.", ("19",))
+    assert not holds_answer("anything", ("",))
+
+
+def test_load_squad_makes_one_article_per_title() -> None:
+    squad = load_squad(TINY)
+    assert [a.id for a in squad.articles] == ["Harbour_Bridge", "Solar_Farm"]
+    assert squad.articles[0].title == "Harbour Bridge"
+    assert squad.articles[0].text.count("\n\n") == 1
+    assert len(squad.questions) == 7
+    assert squad.questions[0].answers == ("3 March 2021",)
+
+
+def test_a_file_that_is_not_squad_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"data": [{"title": "x"}]}))
+    with pytest.raises(SquadError, match="not a SQuAD v1.1 file"):
+        load_squad(bad)
+    with pytest.raises(SquadError, match="cannot read"):
+        load_squad(tmp_path / "missing.json")
+
+
+def _outcome(rank: int | None, abstained: bool = False, in_response: bool = True,
+             in_first: bool = True, words: int = 10, citations: int = 1, verbatim: int = 1,
+             seconds: float = 0.1) -> Outcome:
+    return Outcome(rank, abstained, in_response, in_first, words, citations, verbatim, seconds)
+
+
+def test_summarize_by_hand() -> None:
+    outcomes = [
+        _outcome(1, words=10, seconds=0.1),
+        _outcome(3, in_first=False, words=30, seconds=0.2),
+        _outcome(None, in_response=False, in_first=False, words=20, seconds=0.3),
+        _outcome(7, abstained=True, in_response=False, in_first=False, words=0, citations=0,
+                 verbatim=0, seconds=0.4),
+    ]
+    m = summarize(outcomes, [_outcome(None, abstained=True, citations=0, verbatim=0, seconds=0.5)])
+    assert m.recall == {1: 0.25, 5: 0.5, 10: 0.75}
+    assert m.mrr == pytest.approx((1 + 1 / 3 + 1 / 7) / 4)
+    assert m.answer_in_response == 0.5 and m.answer_in_first_citation == 0.25
+    assert m.median_words == 20 and m.p90_words == 30  # over the three answers, not abstentions
+    assert m.verbatim == 1.0 and m.cited == 1.0
+    assert m.wrongly_abstained == 0.25
+    assert m.out_of_corpus_abstained == 1.0 and m.out_of_corpus_questions == 1
+    assert m.questions_per_second == pytest.approx(5 / 1.5)
+    assert m.p50_ms == pytest.approx(300) and m.p95_ms == pytest.approx(500)
+
+
+def _chunk(article_id: str, text: str, start: int = 0) -> StoredChunk:
+    return StoredChunk(f"{article_id}#0", article_id, 0, start, start + len(text), text,
+                       article_id, "test", None, None)
+
+
+def test_judge_finds_the_first_right_passage_and_checks_quotes() -> None:
+    article = "Intro. The bridge cost 412 million euros. More."
+    question = SquadQuestion("q", "How much?", ("412 million euros",), "bridge")
+    passages = [
+        Passage(_chunk("other", "It cost 412 million euros too."), 3, 0.5, 1.0),  # wrong article
+        Passage(_chunk("bridge", "Intro."), 2, 0.5, 1.0),  # no answer
+        Passage(_chunk("bridge", article), 1, 0.5, 1.0),
+    ]
+    quote = "The bridge cost 412 million euros."
+    good = Citation(1, "bridge", "t", "s", None, None, article, 0, quote, 7, 7 + len(quote), "bridge#0")
+    shifted = Citation(2, "bridge", "t", "s", None, None, article, 0, quote, 8, 8 + len(quote), "bridge#0")
+    answer = Answer("How much?", f"{quote} [1] {quote} [2]", False, [good, shifted])
+    outcome = judge(question, Reply(answer, passages), lambda _: article, 0.01)
+    assert outcome.rank == 3
+    assert outcome.in_response and outcome.in_first
+    assert outcome.citations == 2 and outcome.verbatim == 1
+    assert outcome.words == 12  # the [n] markers are not words of the answer
+
+
+@pytest.mark.slow
+def test_the_report_matches_a_brute_force_check(tmp_path: Path) -> None:
+    settings = Settings.from_env(store=tmp_path / "store")
+    report = evaluate(TINY, settings=settings, fresh_store=False, out_of_corpus=OTHER, progress=False)
+    m = report.metrics["newsqa"]
+
+    # Ask every question again, straight through the engine, and count by hand.
+    engine = Engine(settings)
+    squad = load_squad(TINY)
+    ranks, in_response, in_first, words, quotes, verbatim = [], 0, 0, [], 0, 0
+    for q in squad.questions:
+        reply = engine.reply(q.question)
+        gold = [normalize(a) for a in q.answers]
+
+        def holds(text: str) -> bool:
+            return any(re.search(rf"\b{re.escape(g)}\b", normalize(text)) for g in gold)
+
+        rank = None
+        for n, passage in enumerate(reply.passages, start=1):
+            if passage.article_id == q.article_id and holds(passage.text):
+                rank = n
+                break
+        ranks.append(rank)
+        text = re.sub(r" \[\d+\]", "", reply.answer.text)
+        if not reply.answer.abstained:
+            words.append(len(text.split()))
+            in_response += holds(text)
+            in_first += holds(reply.answer.citations[0].quote)
+        for c in reply.answer.citations:
+            quotes += 1
+            verbatim += index.get_article(c.article_id, settings=settings).text[c.start : c.end] == c.quote
+    n = len(squad.questions)
+    assert m.questions == n == 7
+    for k in (1, 5, 10):
+        assert m.recall[k] == sum(r is not None and r <= k for r in ranks) / n
+    assert m.mrr == pytest.approx(sum(1 / r for r in ranks if r) / n)
+    assert m.answer_in_response == in_response / n
+    assert m.answer_in_first_citation == in_first / n
+    assert m.median_words == statistics.median(words)
+    assert m.verbatim == verbatim / quotes == 1.0
+    assert m.out_of_corpus_questions == 2
+    # The tiny file is easy: the product should get it right.
+    assert m.recall[5] == 1.0 and m.answer_in_response >= 6 / 7
+    table = format_report(report)
+    assert "| recall@1 |" in table and "| citations verbatim | 100.0% |" in table

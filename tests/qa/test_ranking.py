@@ -1,0 +1,58 @@
+"""The features and linear models behind ranking and answering (pure logic, no model)."""
+
+import numpy as np
+import pytest
+
+from qa import weights
+from qa.extractive import ExtractiveAnswerer
+from qa.ranking import (
+    EVIDENCE_FEATURES,
+    PASSAGE_FEATURES,
+    SENTENCE_FEATURES,
+    LinearModel,
+    answer_type,
+    expected_kinds,
+    overlap,
+    term_set,
+)
+
+
+def test_a_linear_model_weighs_named_features() -> None:
+    model = LinearModel({"a": 2.0, "b": -1.0}, bias=0.5)
+    scores = model.score({"a": np.array([1.0, 0.0]), "b": np.array([1.0, 3.0]), "unused": np.zeros(2)})
+    assert scores.tolist() == [1.5, -2.5]
+
+
+def test_the_shipped_weights_cover_exactly_the_features() -> None:
+    assert set(weights.PASSAGE) == set(PASSAGE_FEATURES)
+    assert set(weights.SENTENCE) == set(SENTENCE_FEATURES)
+    assert set(weights.EVIDENCE) == set(EVIDENCE_FEATURES)
+    assert 0 < weights.SECOND_SENTENCE <= 1 and 0 < weights.EVIDENCE_THRESHOLD < 1
+    assert weights.MAX_SENTENCES >= 1
+
+
+def test_overlap_weighs_the_question_words_a_text_holds() -> None:
+    question = {"bridg": 3.0, "cost": 1.0}
+    assert overlap(question, term_set("The bridge was expensive.")) == 0.75
+    assert overlap(question, frozenset()) == 0.0 and overlap({}, term_set("x")) == 0.0
+
+
+@pytest.mark.parametrize("question, sentence, expected", [
+    ("How many panels does the farm have?", "Its 90,000 panels supply homes.", 1.0),
+    ("How many panels does the farm have?", "The panels supply homes.", 0.0),
+    ("When did the bridge open?", "It opened in the 1960s.", 1.0),
+    ("In what year did the bridge open in 2021?", "The bridge opened in 2021.", 0.0),  # only the question's own year
+    ("Who designed the bridge?", "The bridge was designed by Ana Ferreira.", 1.0),
+    ("What is the bridge made of?", "Steel and concrete.", 0.0),  # nothing in particular asked
+])
+def test_answer_type_wants_the_kind_asked_for_beyond_the_questions_words(
+    question: str, sentence: str, expected: float
+) -> None:
+    assert answer_type(expected_kinds(question), sentence, question) == expected
+
+
+def test_answerer_options_are_checked_with_a_message_that_says_what_is_allowed() -> None:
+    with pytest.raises(ValueError, match="use one of learned, naive"):
+        ExtractiveAnswerer.check("best", "learned", None)
+    with pytest.raises(ValueError, match="at least 1"):
+        ExtractiveAnswerer.check("learned", "learned", 0)
