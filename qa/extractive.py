@@ -130,19 +130,21 @@ def sentence_features(
     question: str, sentences: Sequence[Sentence], question_vector: np.ndarray,
     question_weights: dict[str, float],
 ) -> dict[str, np.ndarray]:
-    """Each sentence alone, and in its window: with the sentence before it and its article's
-    title, which often name what its "he" or "it" refers to."""
+    """Each sentence alone, and in its window: with the sentences on either side and its
+    article's title, which often name what its "he" or "it" refers to. The window is
+    symmetric so that a sentence does not win on the words of the one before it."""
     vectors = np.stack([s.stored.vector for s in sentences])
     sets = [term_set(s.text) for s in sentences]
     kinds = expected_kinds(question)
     question_terms = frozenset(question_weights)
     rows: dict[str, list[float]] = {name: [] for name in SENTENCE_FEATURES}
     for i, sentence in enumerate(sentences):
-        before = i - 1 if i and sentences[i - 1].passage is sentence.passage else None
-        window = vectors[i] if before is None else vectors[i] + vectors[before]
-        window_terms = sets[i] | term_set(sentence.passage.chunk.title)
-        if before is not None:
-            window_terms |= sets[before]
+        around = [
+            j for j in (i - 1, i + 1)
+            if 0 <= j < len(sentences) and sentences[j].passage is sentence.passage
+        ]
+        window = vectors[[i, *around]].sum(axis=0)
+        window_terms = sets[i].union(term_set(sentence.passage.chunk.title), *(sets[j] for j in around))
         rows["dense"].append(float(vectors[i] @ question_vector))
         rows["overlap"].append(overlap(question_weights, sets[i]))
         rows["window_dense"].append(float(window @ question_vector / (np.linalg.norm(window) or 1.0)))
