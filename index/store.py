@@ -102,7 +102,7 @@ class Store:
         meta = {"model": model, "dim": dim, "schema": SCHEMA}
         existing = {c.name for c in client.list_collections()}
         self._chunks = self._collection(CHUNKS, meta, existing)
-        self._check_model(self._chunks.metadata or {})
+        self._check_compatible(self._chunks.metadata or {})
         self._sentences = self._collection(SENTENCES, meta, existing)
         self._articles = self._collection(ARTICLES, {**meta, "revision": 0}, existing)
         self._vectors: ChromaVectorStore = ChromaVectorStore(chroma_collection=self._chunks)
@@ -135,7 +135,7 @@ class Store:
             raise StoreError(f"cannot open the store at {path}: {error}") from error
         return cls(path, client, model, dim)
 
-    def _check_model(self, meta: dict[str, Any]) -> None:
+    def _check_compatible(self, meta: dict[str, Any]) -> None:
         if int(meta.get("schema", 0)) != SCHEMA:
             raise StoreError(
                 f"the store at {self.path} was built by another version of newsqa (store "

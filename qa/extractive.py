@@ -12,7 +12,7 @@ seen) and the answer abstains when it is weak.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -121,9 +121,16 @@ class ExtractiveAnswerer:
     def answerable(self, question: str, scored: Sequence[Scored], passages: Sequence[Passage]) -> bool:
         if self.abstainer == "cosine":
             return max(s.features["dense"] for s in scored) >= weights.COSINE_THRESHOLD
+        if self.picker != "learned":  # the evidence model was fitted on the learned scores
+            learned = [replace(s, score=_learned_score(s)) for s in scored]
+            scored = sorted(learned, key=lambda s: -s.score)
         features = evidence_features(question, scored, passages, self.lexical)
         logit = float(self.evidence_model.score({k: np.asarray([v]) for k, v in features.items()})[0])
         return logit >= math.log(weights.EVIDENCE_THRESHOLD / (1 - weights.EVIDENCE_THRESHOLD))
+
+
+def _learned_score(scored: Scored) -> float:
+    return weights.SENTENCE_BIAS + sum(w * scored.features[n] for n, w in weights.SENTENCE.items())
 
 
 def sentence_features(

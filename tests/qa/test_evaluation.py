@@ -148,3 +148,17 @@ def test_the_report_matches_a_brute_force_check(tmp_path: Path) -> None:
     assert m.recall[5] == 1.0 and m.answer_in_response >= 6 / 7
     table = format_report(report)
     assert "| recall@1 |" in table and "| citations verbatim | 100.0% |" in table
+
+
+@pytest.mark.slow
+def test_baselines_and_ablations_run_in_the_same_pass(tmp_path: Path) -> None:
+    from qa.evaluation import ABLATIONS, BASELINES, PRODUCT
+
+    systems = PRODUCT | BASELINES | ABLATIONS
+    report = evaluate(TINY, settings=Settings.from_env(store=tmp_path / "s"), systems=systems, progress=False)
+    assert list(report.metrics) == list(systems)
+    for name, m in report.metrics.items():
+        assert m.questions == 7 and m.verbatim == 1.0
+        # Every variant still answers most of this easy file: none is broken by the swap.
+        assert m.wrongly_abstained <= 2 / 7, name
+    assert report.metrics["one sentence"].median_words <= report.metrics["newsqa"].median_words
