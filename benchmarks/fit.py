@@ -211,28 +211,17 @@ def runner_up_rule(groups: Groups, model: dict[str, float]) -> tuple[int, float,
     """(most sentences, odds ratio, answer in response, median words): the rule that puts
     the most answers in the response with a median answer of at most MAX_MEDIAN_WORDS."""
     best = (1, 1.0, 0.0, 0.0)
-    columns = [groups.names.index(n) for n in model]
-    w = np.array(list(model.values()))
-    ranked = []
-    for x, y, words in zip(groups.features, groups.labels, groups.words):
-        if len(y):
-            s = x[:, columns] @ w
-            order = np.argsort(-s)[:3]
-            ranked.append((s[order] - s[order[0]], y[order], words[order]))
     for most in (1, 2, 3):
         for ratio in [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03]:
-            found, lengths = 0, []
-            for margins, y, words in ranked:
-                take = 1 + int(np.sum(margins[1:most] >= math.log(ratio)))
-                found += bool(y[:take].any())
-                lengths.append(int(words[:take].sum()))
-            share, median = found / len(groups.labels), statistics.median(lengths)
+            share, median = apply_rule(groups, model, most, ratio)
             if median <= MAX_MEDIAN_WORDS and share > best[2]:
-                best = (most, ratio, share, float(median))
+                best = (most, ratio, share, median)
     return best
 
 
-def _apply_rule(groups: Groups, model: dict[str, float], most: int, ratio: float) -> tuple[float, float]:
+def apply_rule(groups: Groups, model: dict[str, float], most: int, ratio: float) -> tuple[float, float]:
+    """(answer in response, median words) when the answer takes the best sentence and up to
+    most - 1 runners-up whose odds are at least `ratio` of the best's (as the answerer does)."""
     columns = [groups.names.index(n) for n in model]
     w = np.array(list(model.values()))
     found, lengths = 0, []
@@ -240,9 +229,9 @@ def _apply_rule(groups: Groups, model: dict[str, float], most: int, ratio: float
         if len(y):
             s = x[:, columns] @ w
             order = np.argsort(-s)[:most]
-            take = int(np.sum(s[order] - s[order[0]] >= math.log(ratio)))
-            found += bool(y[order[:take]].any())
-            lengths.append(int(words[order[:take]].sum()))
+            take = order[s[order] - s[order[0]] >= math.log(ratio)]
+            found += bool(y[take].any())
+            lengths.append(int(words[take].sum()))
     return found / len(groups.labels), float(statistics.median(lengths))
 
 
@@ -301,7 +290,7 @@ def main() -> int:
     sentence_model = fit_listwise(sentences["A"] + sentences["B"], SENTENCE_FEATURES)
     for fit_on, measure_on in [("A", "B"), ("B", "A")]:
         rule = runner_up_rule(sentences[fit_on], fit_listwise(sentences[fit_on], SENTENCE_FEATURES))
-        held = _apply_rule(sentences[measure_on], fit_listwise(sentences[fit_on], SENTENCE_FEATURES), *rule[:2])
+        held = apply_rule(sentences[measure_on], fit_listwise(sentences[fit_on], SENTENCE_FEATURES), *rule[:2])
         print(f"  up to {rule[0]} sentences at odds >= {rule[1]} (fitted on {fit_on}): answer in "
               f"response {held[0]:.3f}, median {held[1]} words on {measure_on}")
     most, ratio, share, median = runner_up_rule(sentences["A"] + sentences["B"], sentence_model)
