@@ -63,9 +63,9 @@ class ExtractiveAnswerer:
         self.picker = picker
         self.abstainer = abstainer
         self.max_sentences = max_sentences or weights.MAX_SENTENCES  # None: as fitted
+        self.learned_model = LinearModel(weights.SENTENCE, weights.SENTENCE_BIAS)
         self.sentence_model = (
-            LinearModel(weights.SENTENCE, weights.SENTENCE_BIAS) if picker == "learned"
-            else LinearModel({"dense": 1.0, "overlap": 1.0})
+            self.learned_model if picker == "learned" else LinearModel({"dense": 1.0, "overlap": 1.0})
         )
         self.evidence_model = LinearModel(weights.EVIDENCE, weights.EVIDENCE_BIAS)
 
@@ -122,15 +122,11 @@ class ExtractiveAnswerer:
         if self.abstainer == "cosine":
             return max(s.features["dense"] for s in scored) >= weights.COSINE_THRESHOLD
         if self.picker != "learned":  # the evidence model was fitted on the learned scores
-            learned = [replace(s, score=_learned_score(s)) for s in scored]
+            learned = [replace(s, score=self.learned_model.score_one(s.features)) for s in scored]
             scored = sorted(learned, key=lambda s: -s.score)
         features = evidence_features(question, scored, passages, self.lexical)
-        logit = float(self.evidence_model.score({k: np.asarray([v]) for k, v in features.items()})[0])
+        logit = self.evidence_model.score_one(features)
         return logit >= math.log(weights.EVIDENCE_THRESHOLD / (1 - weights.EVIDENCE_THRESHOLD))
-
-
-def _learned_score(scored: Scored) -> float:
-    return weights.SENTENCE_BIAS + sum(w * scored.features[n] for n, w in weights.SENTENCE.items())
 
 
 def sentence_features(

@@ -43,6 +43,9 @@ class LinearModel:
             total += weight * features[name]
         return total
 
+    def score_one(self, features: Mapping[str, float]) -> float:
+        return self.bias + sum(weight * features[name] for name, weight in self.weights.items())
+
 
 @lru_cache(maxsize=200_000)
 def term_set(text: str) -> frozenset[str]:

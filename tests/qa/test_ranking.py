@@ -56,3 +56,8 @@ def test_answerer_options_are_checked_with_a_message_that_says_what_is_allowed()
         ExtractiveAnswerer.check("best", "learned", None)
     with pytest.raises(ValueError, match="at least 1"):
         ExtractiveAnswerer.check("learned", "learned", 0)
+
+
+def test_scoring_one_row_agrees_with_scoring_arrays() -> None:
+    model = LinearModel({"a": 2.0, "b": -1.0}, bias=0.5)
+    assert model.score_one({"a": 1.0, "b": 1.0}) == model.score({"a": np.array([1.0]), "b": np.array([1.0])})[0]
