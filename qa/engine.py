@@ -74,8 +74,9 @@ class Engine:
         query = f"{context} {question}".strip()
         question_vector = self.embedder.encode_one(question)
         query_vector = question_vector if not context else self.embedder.encode_one(query)
-        passages = self.retriever.search(query, self.settings.top_k, query_vector)
-        answerer = ExtractiveAnswerer(self.retriever.lexical(), **self._answerer_options)
+        lexical = self.retriever.lexical()  # one revision check per question
+        passages = self.retriever.search(query, self.settings.top_k, query_vector, lexical)
+        answerer = ExtractiveAnswerer(lexical, **self._answerer_options)
         return Reply(answerer.answer(question, passages, question_vector, context), passages)
 
     def _check_not_empty(self) -> None:

@@ -1,12 +1,12 @@
 """The default answerer: no LLM, only verbatim sentences from the retrieved passages.
 
 Every sentence of the best passages gets a few features (its cosine to the question, the
-share of the question's idf-weighted words it and its neighbours hold, whether it has the
-kind of thing asked for, its passage's rank ...) and a score from a linear model fitted on
-SQuAD training articles. The best sentence is the answer; the runner-up joins it when the
-model is nearly as sure of it. A second model reads the evidence for the whole question
-(how well the best sentence matches, how many of the question's words the store has never
-seen) and the answer abstains when it is weak.
+share of the question's idf-weighted words and word pairs it and its neighbours hold,
+whether it has the kind of thing asked for) and a score from a linear model fitted on
+SQuAD training articles. The best sentence is the answer; runners-up join it when the
+model is nearly as sure of them. A second model reads the evidence for the whole question
+(how well the best sentence and passage match it, and whether they name what it names)
+and the answer abstains when it is weak.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from qa.ranking import (
     LinearModel,
     answer_type,
     expected_kinds,
-    new_words,
+    names,
     overlap,
+    pair_overlap,
+    term_pairs,
     term_set,
 )
 from qa.retrieval import LexicalIndex, Passage
@@ -139,7 +141,7 @@ def sentence_features(
     vectors = np.stack([s.stored.vector for s in sentences])
     sets = [term_set(s.text) for s in sentences]
     kinds = expected_kinds(question)
-    question_terms = frozenset(question_weights)
+    asked_pairs = term_pairs(question)
     rows: dict[str, list[float]] = {name: [] for name in SENTENCE_FEATURES}
     for i, sentence in enumerate(sentences):
         around = [
@@ -148,12 +150,14 @@ def sentence_features(
         ]
         window = vectors[[i, *around]].sum(axis=0)
         window_terms = sets[i].union(term_set(sentence.passage.chunk.title), *(sets[j] for j in around))
-        rows["dense"].append(float(vectors[i] @ question_vector))
+        cosine = float(vectors[i] @ question_vector)
+        rows["dense"].append(cosine)
+        rows["dense_squared"].append(cosine * cosine)  # lets the model weigh high cosines more
         rows["overlap"].append(overlap(question_weights, sets[i]))
+        rows["pairs"].append(pair_overlap(question_weights, asked_pairs, term_pairs(sentence.text)))
         rows["window_dense"].append(float(window @ question_vector / (np.linalg.norm(window) or 1.0)))
         rows["window_overlap"].append(overlap(question_weights, window_terms))
         rows["answer_type"].append(answer_type(kinds, sentence.text, question))
-        rows["new_words"].append(new_words(question_terms, sets[i]))
     return {name: np.asarray(values) for name, values in rows.items()}
 
 
@@ -162,24 +166,23 @@ def evidence_features(
 ) -> dict[str, float]:
     best = scored[0]
     question_weights = lexical.weights(question)
-    total = sum(question_weights.values()) or 1.0
-    unknown = sum(w for t, w in question_weights.items() if not lexical.known(t)) / total
     top = passages[0]
     top_terms = lexical.terms.get(top.chunk.id, frozenset()) | term_set(top.chunk.title)
-    known = {t: w for t, w in question_weights.items() if lexical.known(t)}
-    rarest = max(known, key=known.__getitem__, default=None)
+    best_terms = term_set(best.sentence.text) | term_set(best.sentence.passage.chunk.title)
     values = {
-        "sentence_score": best.score,
         "dense": max(s.features["dense"] for s in scored),
-        "overlap": max(s.features["overlap"] for s in scored),
+        "pairs": max(s.features["pairs"] for s in scored),
         "window_dense": best.features["window_dense"],
         "window_overlap": best.features["window_overlap"],
-        "unknown_terms": unknown,
-        "rarest_term_found": float(rarest in top_terms) if rarest else 0.0,
         "coverage": overlap(question_weights, top_terms),
         "passage_dense": top.dense,
+        "names_in_sentence": _share(names(question), best_terms),
     }
     return {name: values[name] for name in EVIDENCE_FEATURES}
+
+
+def _share(wanted: frozenset[str], present: frozenset[str]) -> float:
+    return len(wanted & present) / len(wanted) if wanted else 1.0
 
 
 def candidate_sentences(passages: Sequence[Passage]) -> list[Sentence]:

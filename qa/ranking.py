@@ -9,7 +9,6 @@ with these same functions.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,14 +20,14 @@ from qa.terms import terms
 
 PASSAGE_FEATURES = (
     "dense", "best_sentence_dense", "bm25", "coverage", "best_sentence_overlap",
-    "best_sentence_both", "dense_rank", "bm25_rank",
+    "best_sentence_both",
 )
 SENTENCE_FEATURES = (
-    "dense", "overlap", "window_dense", "window_overlap", "answer_type", "new_words",
+    "dense", "dense_squared", "overlap", "pairs", "window_dense", "window_overlap", "answer_type",
 )
 EVIDENCE_FEATURES = (
-    "sentence_score", "dense", "overlap", "window_dense", "window_overlap", "unknown_terms",
-    "rarest_term_found", "coverage", "passage_dense",
+    "dense", "pairs", "window_dense", "window_overlap", "coverage", "passage_dense",
+    "names_in_sentence",
 )
 
 
@@ -52,15 +51,26 @@ def term_set(text: str) -> frozenset[str]:
     return frozenset(terms(text))
 
 
+@lru_cache(maxsize=200_000)
+def term_pairs(text: str) -> frozenset[tuple[str, str]]:
+    """Neighbouring content words ("golden ball"): a phrase of the question, not only its words."""
+    found = terms(text)
+    return frozenset(zip(found, found[1:]))
+
+
 def overlap(weights: Mapping[str, float], present: frozenset[str]) -> float:
     """The share of the question's term weight (idf) that `present` holds."""
     total = sum(weights.values())
     return sum(w for t, w in weights.items() if t in present) / total if total else 0.0
 
 
-def rank_feature(rank: int | None) -> float:
-    """1 for the first of a ranking, falling off; 0 for absent."""
-    return 0.0 if rank is None else 1.0 / math.sqrt(1 + rank)
+def pair_overlap(
+    weights: Mapping[str, float], asked: frozenset[tuple[str, str]], present: frozenset[tuple[str, str]]
+) -> float:
+    """The share of the question's word pairs (weighted by their words' idf) that `present` holds."""
+    total = sum(weights.get(a, 0.0) + weights.get(b, 0.0) for a, b in asked)
+    found = sum(weights.get(a, 0.0) + weights.get(b, 0.0) for a, b in asked & present)
+    return found / total if total else 0.0
 
 
 # What a question asks for, and what a sentence holding that kind of answer contains.
@@ -72,6 +82,11 @@ _ASKS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
     (re.compile(r"\bwhen\b|\bwhat (year|date|day|month|century|decade)\b|\bwhich (year|century|decade)\b", re.I), _DATE),
     (re.compile(r"\bwho(m|se)?\b|\bwhere\b", re.I), _NAME),
 ]
+
+
+def names(question: str) -> frozenset[str]:
+    """The terms of the question's capitalised words past its first: what it is about."""
+    return frozenset(t for match in _NAME.finditer(question) for t in terms(match.group()))
 
 
 def expected_kinds(question: str) -> list[re.Pattern[str]]:
@@ -87,7 +102,3 @@ def answer_type(kinds: Sequence[re.Pattern[str]], text: str, question: str) -> f
         any(match.group().lower() not in asked for match in kind.finditer(text)) for kind in kinds
     ))
 
-
-def new_words(question_terms: frozenset[str], sentence_terms: frozenset[str]) -> float:
-    """The share of the sentence's words that the question lacks: where an answer can be."""
-    return len(sentence_terms - question_terms) / len(sentence_terms) if sentence_terms else 0.0

@@ -23,7 +23,7 @@ import numpy as np
 from index.embedding import Embedder
 from index.store import Store, StoredChunk, StoredSentence, to_chunk
 from qa import weights
-from qa.ranking import PASSAGE_FEATURES, LinearModel, overlap, rank_feature, term_set
+from qa.ranking import PASSAGE_FEATURES, LinearModel, overlap, term_set
 from qa.terms import terms
 
 if TYPE_CHECKING:
@@ -86,9 +86,6 @@ class LexicalIndex:
         """Smoothed inverse document frequency; a term absent from the store weighs most."""
         return math.log(1 + (self.size + 1) / (self._df.get(term, 0) + 0.5))
 
-    def known(self, term: str) -> bool:
-        return term in self._df
-
     def weights(self, text: str) -> dict[str, float]:
         return {t: self.idf(t) for t in terms(text)}
 
@@ -113,9 +110,13 @@ class Retriever:
                 self._revision = revision
             return self._lexical
 
-    def search(self, query: str, k: int, query_vector: np.ndarray | None = None) -> list[Passage]:
+    def search(
+        self, query: str, k: int, query_vector: np.ndarray | None = None,
+        lexical_index: LexicalIndex | None = None,
+    ) -> list[Passage]:
+        """The k best passages; `lexical_index` is the caller's `lexical()`, when it has it."""
         vector = self.embedder.encode_one(query) if query_vector is None else query_vector
-        lexical_index = self.lexical()
+        lexical_index = lexical_index or self.lexical()
         candidates = Candidates(
             self.store.dense(vector, CANDIDATES), lexical_index.search(query)
         )
@@ -152,8 +153,6 @@ class Candidates:
         self.bm25 = {c.id: score for c, score in lexical}
         self.dense_order = [c.id for c, _ in dense]
         self.bm25_order = [c.id for c, _ in lexical]
-        self.dense_rank = {i: r for r, i in enumerate(self.dense_order)}
-        self.bm25_rank = {i: r for r, i in enumerate(self.bm25_order)}
         self.fused: dict[str, float] = {}
         for ranking in (self.dense_order, self.bm25_order):
             for rank, chunk_id in enumerate(ranking):
@@ -198,6 +197,4 @@ def passage_features(
         rows["coverage"].append(overlap(question_weights, lexical.terms.get(chunk_id, frozenset())))
         rows["best_sentence_overlap"].append(max(overlaps))
         rows["best_sentence_both"].append(float(np.max(cosines + np.asarray(overlaps))))
-        rows["dense_rank"].append(rank_feature(candidates.dense_rank.get(chunk_id)))
-        rows["bm25_rank"].append(rank_feature(candidates.bm25_rank.get(chunk_id)))
     return {name: np.asarray(values) for name, values in rows.items()}

@@ -12,7 +12,10 @@ from qa.ranking import (
     LinearModel,
     answer_type,
     expected_kinds,
+    names,
     overlap,
+    pair_overlap,
+    term_pairs,
     term_set,
 )
 
@@ -35,6 +38,22 @@ def test_overlap_weighs_the_question_words_a_text_holds() -> None:
     question = {"bridg": 3.0, "cost": 1.0}
     assert overlap(question, term_set("The bridge was expensive.")) == 0.75
     assert overlap(question, frozenset()) == 0.0 and overlap({}, term_set("x")) == 0.0
+
+
+def test_word_pairs_tell_a_phrase_from_its_words_apart() -> None:
+    question = "Who won the Golden Ball?"
+    weights = {"golden": 2.0, "ball": 1.0, "won": 1.0}
+    asked = term_pairs(question)
+    assert asked == {("won", "golden"), ("golden", "ball")}
+    assert pair_overlap(weights, asked, term_pairs("Messi won the Golden Ball.")) == 1.0
+    # The same words, but not the phrase:
+    assert pair_overlap(weights, asked, term_pairs("The ball won him a golden boot.")) == 0.0
+    assert pair_overlap(weights, frozenset(), term_pairs("anything at all")) == 0.0
+
+
+def test_names_are_the_capitalised_words_past_the_first() -> None:
+    assert names("What did Ana Ferreira design in Porto?") == {"ana", "ferreira", "porto"}
+    assert names("When did the bridge open?") == frozenset()
 
 
 @pytest.mark.parametrize("question, sentence, expected", [
