@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 import index  # noqa: E402
 from index.settings import Settings  # noqa: E402
+from index.store import Store, StoredChunk  # noqa: E402
 from qa import weights  # noqa: E402
 from qa.engine import Engine  # noqa: E402
 from qa.extractive import (  # noqa: E402
@@ -272,7 +273,7 @@ class _LexicalWithout(LexicalIndex):
         self.terms = {i: t for i, t in full.terms.items() if i not in dropped}
         self._mask = [int(d["node_id"] not in dropped) for d in full._bm25.corpus]
 
-    def search(self, query: str) -> list:
+    def search(self, query: str) -> list[tuple[StoredChunk, float]]:
         self._bm25.corpus_weight_mask = self._mask
         try:
             return super().search(query)
@@ -293,13 +294,13 @@ class _RetrieverWithout(Retriever):
 class _StoreWithout:
     """Dense search that skips one article's chunks (fetching enough to still find k)."""
 
-    def __init__(self, store, article_id: str) -> None:
+    def __init__(self, store: Store, article_id: str) -> None:
         self._store, self._article_id = store, article_id
 
-    def dense(self, query: np.ndarray, k: int) -> list:
+    def dense(self, query: np.ndarray, k: int) -> list[tuple[StoredChunk, float]]:
         return [hit for hit in self._store.dense(query, k + 400) if hit[0].article_id != self._article_id][:k]
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> object:
         return getattr(self._store, name)
 
 

@@ -101,4 +101,3 @@ def answer_type(kinds: Sequence[re.Pattern[str]], text: str, question: str) -> f
     return float(all(
         any(match.group().lower() not in asked for match in kind.finditer(text)) for kind in kinds
     ))
-
