@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import index  # noqa: E402
+from index.filters import Filters  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.store import Store, StoredChunk  # noqa: E402
 from qa import weights  # noqa: E402
@@ -273,12 +274,8 @@ class _LexicalWithout(LexicalIndex):
         self.terms = {i: t for i, t in full.terms.items() if i not in dropped}
         self._mask = [int(d["node_id"] not in dropped) for d in full._bm25.corpus]
 
-    def search(self, query: str) -> list[tuple[StoredChunk, float]]:
-        self._bm25.corpus_weight_mask = self._mask
-        try:
-            return super().search(query)
-        finally:
-            self._bm25.corpus_weight_mask = None
+    def search(self, query: str, filters: Filters | None = None) -> list[tuple[StoredChunk, float]]:
+        return self._retrieve(query, self._mask)
 
 
 class _RetrieverWithout(Retriever):
@@ -297,8 +294,11 @@ class _StoreWithout:
     def __init__(self, store: Store, article_id: str) -> None:
         self._store, self._article_id = store, article_id
 
-    def dense(self, query: np.ndarray, k: int) -> list[tuple[StoredChunk, float]]:
-        return [hit for hit in self._store.dense(query, k + 400) if hit[0].article_id != self._article_id][:k]
+    def dense(
+        self, query: np.ndarray, k: int, filters: Filters | None = None, complete: set[str] | None = None,
+    ) -> list[tuple[StoredChunk, float]]:
+        hits = self._store.dense(query, k + 400, filters, complete)
+        return [hit for hit in hits if hit[0].article_id != self._article_id][:k]
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._store, name)

@@ -17,7 +17,8 @@ from index.errors import (  # noqa: E402
     NewsQAError,
     StoreError,
 )
-from index.ingest import IngestReport, ingest, ingest_articles  # noqa: E402
+from index.filters import Filters  # noqa: E402
+from index.ingest import DeleteReport, IngestReport, delete, ingest, ingest_articles  # noqa: E402
 from index.readers import Failure  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.store import Store, StoredArticle, StoreStats  # noqa: E402
@@ -26,7 +27,9 @@ __all__ = [
     "Article",
     "ArticleNotFound",
     "ConfigError",
+    "DeleteReport",
     "Failure",
+    "Filters",
     "IngestReport",
     "ModelError",
     "NewsQAError",
@@ -35,6 +38,7 @@ __all__ = [
     "StoreError",
     "StoreStats",
     "StoredArticle",
+    "delete",
     "get_article",
     "ingest",
     "ingest_articles",

@@ -17,6 +17,7 @@ class Article:
     source: str
     url: str | None = None
     published: str | None = None  # ISO 8601
+    author: str | None = None
     # The file it came from when the article is the whole file (not for JSONL lines): a
     # re-ingest of the edited file replaces the article it produced before.
     origin: str | None = None

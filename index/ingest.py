@@ -48,15 +48,18 @@ def ingest(
     settings: Settings | None = None,
     embedder: Embedder | None = None,
     progress: bool | None = None,
+    source: str | None = None,
 ) -> IngestReport:
     """Add the articles found under `paths` to the store (created if missing).
 
     Bad files are reported in `IngestReport.failed` and skipped; the library raises only
     for problems with the store or the model. `progress=None` shows a bar on a terminal.
+    `source` names the outlet of every article read (plain text files have none).
     """
     settings = Settings.resolve(store, settings)
     files, failures = discover(paths, skip=settings.store)
     report = IngestReport(failed=list(failures))
+    source = (source or "").strip() or None
 
     def articles() -> Iterator[Article]:
         for path in _bar(files, "file", progress):
@@ -64,7 +67,7 @@ def ingest(
                 if isinstance(item, Failure):
                     report.failed.append(item)
                 else:
-                    yield item
+                    yield replace(item, source=source) if source else item
 
     return _ingest_all(articles(), settings, embedder, report)
 
@@ -108,8 +111,9 @@ def _ingest_all(
     embedder = embedder or Embedder(settings.model)
     target = Store.open(settings.store, embedder.name, embedder.dim, create=True)
     chunker = Chunker(settings.chunk_tokens, embedder.max_word_pieces, embedder.count_word_pieces)
-    for article in articles:
-        _ingest_article(article, target, chunker, embedder, settings, report)
+    with target.writing():
+        for article in articles:
+            _ingest_article(article, target, chunker, embedder, settings, report)
     return report
 
 
@@ -119,11 +123,23 @@ def _ingest_article(
 ) -> None:
     print_ = fingerprint(article, settings.chunk_tokens)
     stored = store.fingerprint(article.id)
+    # An edited file gets a new id (ids hash the text): its old article goes, even when
+    # the new one is already in (a killed ingest may have stopped in between).
+    older = [i for i in store.ids_from_origin(article.origin) if i != article.id] if article.origin else []
     if stored == print_:
         report.unchanged.append(article.id)
-        return
-    # An edited file gets a new id (ids hash the text): its old article goes.
-    older = [i for i in store.ids_from_origin(article.origin) if i != article.id] if article.origin else []
+    else:
+        _write(article, print_, store, chunker, embedder, report)
+        (report.replaced if stored is not None or older else report.added).append(article.id)
+    for old in older:
+        store.delete_article(old)
+        report.removed.append(old)
+
+
+def _write(
+    article: Article, print_: str, store: Store, chunker: Chunker, embedder: Embedder,
+    report: IngestReport,
+) -> None:
     chunks = chunker.split(article.text)
     sentences = [
         SentenceSpan(chunk.index, start, end)
@@ -134,8 +150,45 @@ def _ingest_article(
     report.texts_embedded += len(chunks) + len(sentences)
     store.write_article(article, chunks, embeddings, sentences, sentence_embeddings, print_)
     report.chunks_written += len(chunks)
-    for old in older:
-        store.delete_article(old)
-        report.removed.append(old)
-    (report.replaced if stored is not None or older else report.added).append(article.id)
 
+
+@dataclass
+class DeleteReport:
+    deleted: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # ids asked for that were not there
+
+    def summary(self) -> str:
+        line = f"articles deleted: {len(self.deleted)}"
+        return line + (f"; not in the store: {', '.join(self.missing)}" if self.missing else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def delete(
+    article_ids: Iterable[str] = (),
+    store: str | os.PathLike[str] | None = None,
+    *,
+    sources: Iterable[str] = (),
+    settings: Settings | None = None,
+) -> DeleteReport:
+    """Remove articles by id, and every article of the given sources."""
+    settings = Settings.resolve(store, settings)
+    embedder = Embedder(settings.model)
+    target = Store.open(settings.store, embedder.name, embedder.dim)
+    report = DeleteReport()
+    with target.writing():
+        wanted = list(dict.fromkeys(article_ids))
+        for source in sources:
+            found = target.ids_from_source(source)
+            wanted += [i for i in found if i not in wanted]
+            if not found:
+                report.missing.append(f"source {source!r}")
+        complete = target.article_ids()
+        for article_id in wanted:
+            if article_id in complete:
+                target.delete_article(article_id)
+                report.deleted.append(article_id)
+            else:
+                report.missing.append(article_id)
+    return report

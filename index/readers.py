@@ -122,6 +122,7 @@ def _read_html(path: Path, raw: str) -> Article | Failure:
         id=text_id(text), text=text, title=title or first_line(text),
         source=(meta.sitename if meta and meta.sitename else path.name),
         url=(meta.url if meta and meta.url else None), published=published,
+        author=(clean_text(meta.author) or None) if meta and meta.author else None,
         origin=str(path.resolve()),
     )
 
@@ -151,7 +152,7 @@ def _record_to_article(record: Any, default_source: str) -> Article:
     text = clean_text(raw_text)
     if not text:
         raise ValueError("\"text\" is empty")
-    for field in ("id", "title", "url", "source", "published"):
+    for field in ("id", "title", "url", "source", "published", "author"):
         value = record.get(field)
         if isinstance(value, bool) or (value is not None and not isinstance(value, (str, int))):
             raise ValueError(f"\"{field}\" must be a string")
@@ -164,6 +165,7 @@ def _record_to_article(record: Any, default_source: str) -> Article:
         source=clean_text(str(record.get("source") or "")) or default_source,
         url=str(record["url"]).strip() if record.get("url") else None,
         published=_iso_date(str(published)) if published else None,
+        author=clean_text(str(record.get("author") or "")) or None,
     )
 
 

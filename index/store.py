@@ -3,13 +3,19 @@
 Three collections in one Chroma database: `chunks` holds the passages (written and queried
 through llama-index's ChromaVectorStore), `sentences` holds an embedding for each sentence
 of each passage (so answering never embeds the articles' text again), and `articles` holds
-each article's full text and metadata. An article's record is written after its chunks and
-sentences, so it marks the article as complete: a re-ingest redoes any article whose
-record is missing or stale.
+each article's full text and metadata.
+
+An article's record is written after its chunks and sentences and removed before they are
+rewritten, so it marks the article as complete: readers see only chunks whose record
+exists, and a re-ingest redoes any article whose record is missing or stale. One process
+writes at a time (a lock file), and it notes each article it is about to write in a
+journal, so that the next writer removes what a killed one left half-written.
 """
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
@@ -19,6 +25,7 @@ import numpy as np
 from index.article import Article
 from index.chunking import Chunk
 from index.errors import ArticleNotFound, StoreError
+from index.filters import Filters, day_number, source_key
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -29,8 +36,10 @@ if TYPE_CHECKING:
 CHUNKS = "newsqa_chunks"
 SENTENCES = "newsqa_sentences"
 ARTICLES = "newsqa_articles"
-SCHEMA = 2  # 2: sentence embeddings
+SCHEMA = 3  # 2: sentence embeddings; 3: author, source_key and published_day
 _PAGE = 5000
+LOCK_FILE = "newsqa-write.lock"
+JOURNAL_FILE = "newsqa-journal"
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,7 @@ class StoredArticle:
     published: str | None
     origin: str | None
     chunks: int
+    author: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ class StoredChunk:
     source: str
     url: str | None
     published: str | None
+    author: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,7 @@ class StoreStats:
     dim: int
     articles: int
     chunks: int
+    sources: dict[str, int]
 
 
 def chunk_id(article_id: str, index: int) -> str:
@@ -152,22 +164,89 @@ class Store:
 
     # --- writing -------------------------------------------------------------------
 
+    @contextmanager
+    def writing(self) -> Iterator[Store]:
+        """Hold the store's write lock, first repairing what a killed writer left.
+
+        A second writer gets a StoreError at once instead of waiting.
+        """
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.path / LOCK_FILE), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise StoreError(
+                f"another process is writing to the store at {self.path} (an ingest or a "
+                "delete); wait for it to finish and try again"
+            ) from None
+        try:
+            self._repair()
+            yield self
+            self._journal_path.unlink(missing_ok=True)
+        finally:
+            lock.release()
+
+    @property
+    def _journal_path(self) -> Path:
+        return self.path / JOURNAL_FILE
+
+    def _journal(self, article_ids: Sequence[str]) -> None:
+        """Note the articles about to be written, durably, before touching them."""
+        with open(self._journal_path, "a", encoding="utf-8") as journal:
+            journal.write("".join(f"{i}\n" for i in article_ids))
+            journal.flush()
+            os.fsync(journal.fileno())
+
+    def _repair(self) -> None:
+        """Remove the leftovers of articles a killed writer did not finish.
+
+        Chroma's embedded store can lose a killed process's latest vectors while keeping
+        their records, so an article counts as finished only if its vectors read back.
+        """
+        if not self._journal_path.exists():
+            return
+        pending = set(self._journal_path.read_text(encoding="utf-8").split())
+        for article_id in sorted(pending):
+            if self.fingerprint(article_id) is None or not self._vectors_readable(article_id):
+                self.delete_article(article_id)
+        self._journal_path.unlink()
+
+    def _vectors_readable(self, article_id: str) -> bool:
+        from chromadb.errors import ChromaError
+
+        try:
+            for collection in (self._chunks, self._sentences):
+                ids = collection.get(where={"article_id": article_id}, include=[])["ids"]
+                if ids:
+                    collection.get(ids=ids, include=["embeddings"])
+        except ChromaError:
+            return False
+        return True
+
     def write_article(
         self, article: Article, chunks: Sequence[Chunk], embeddings: np.ndarray,
         sentences: Sequence[SentenceSpan], sentence_embeddings: np.ndarray, fingerprint: str,
     ) -> None:
-        """Replace whatever is stored for the article with these chunks, then commit it."""
+        """Replace whatever is stored for the article with these chunks, then commit it.
+
+        Call it inside `writing()`.
+        """
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
+        self._journal([article.id])
+        if self._articles.get(ids=[article.id], include=[])["ids"]:
+            # Absent while rewritten: its old record must never describe new chunks.
+            self._articles.delete(ids=[article.id])
+            self._bump_revision()
         self._vectors.delete(article.id)
         self._sentences.delete(where={"article_id": article.id})
+        facts = article_facts(article)
         nodes = []
         for chunk, vector in zip(chunks, embeddings, strict=True):
             meta = {
                 "article_id": article.id, "chunk_index": chunk.index,
-                "start": chunk.start, "end": chunk.end, "title": article.title,
-                "source": article.source, "url": article.url or "",
-                "published": article.published or "",
+                "start": chunk.start, "end": chunk.end, **facts,
             }
             nodes.append(
                 TextNode(
@@ -187,9 +266,8 @@ class Store:
         self._articles.upsert(
             ids=[article.id], documents=[article.text], embeddings=[(centroid / norm).tolist()],
             metadatas=[{
-                "title": article.title, "source": article.source, "url": article.url or "",
-                "published": article.published or "", "origin": article.origin or "",
-                "fingerprint": fingerprint, "chunks": len(chunks), "sentences": len(sentences),
+                **facts, "origin": article.origin or "", "fingerprint": fingerprint,
+                "chunks": len(chunks), "sentences": len(sentences),
             }],
         )
         self._bump_revision()
@@ -212,12 +290,13 @@ class Store:
             )
 
     def delete_article(self, article_id: str) -> None:
-        # Chunks first: a record without chunks is healed by the next ingest of it, while
-        # chunks without a record would be orphans nothing points to.
-        self._vectors.delete(article_id)
-        self._sentences.delete(where={"article_id": article_id})
+        """Remove an article and its chunks; call it inside `writing()`."""
+        self._journal([article_id])
+        # The record first: from then on readers no longer see the article's chunks.
         self._articles.delete(ids=[article_id])
         self._bump_revision()
+        self._vectors.delete(article_id)
+        self._sentences.delete(where={"article_id": article_id})
 
     def _bump_revision(self) -> None:
         meta = dict(self._client.get_collection(ARTICLES).metadata or {})
@@ -247,6 +326,20 @@ class Store:
     def ids_from_origin(self, origin: str) -> list[str]:
         return self._articles.get(where={"origin": origin}, include=[])["ids"]
 
+    def ids_from_source(self, source: str) -> list[str]:
+        return self._articles.get(where={"source_key": source_key(source)}, include=[])["ids"]
+
+    def article_ids(self) -> set[str]:
+        """The articles that are complete: the only ones readers may see."""
+        ids: set[str] = set()
+        offset = 0
+        while True:
+            page = self._articles.get(include=[], limit=_PAGE, offset=offset)["ids"]
+            ids.update(page)
+            if len(page) < _PAGE:
+                return ids
+            offset += _PAGE
+
     def article(self, article_id: str) -> StoredArticle:
         got = self._articles.get(ids=[article_id], include=["documents", "metadatas"])
         if not got["ids"]:
@@ -259,66 +352,116 @@ class Store:
             id=article_id, text=got["documents"][0], title=str(meta["title"]),  # type: ignore[index]
             source=str(meta["source"]), url=str(meta["url"]) or None,
             published=str(meta["published"]) or None, origin=str(meta["origin"]) or None,
-            chunks=int(meta["chunks"]),
+            chunks=int(meta["chunks"]), author=str(meta.get("author") or "") or None,
         )
 
     def stats(self) -> StoreStats:
+        sources: dict[str, int] = {}
+        offset = 0
+        while True:
+            page = self._articles.get(include=["metadatas"], limit=_PAGE, offset=offset)
+            for meta in page["metadatas"] or []:
+                sources[str(meta["source"])] = sources.get(str(meta["source"]), 0) + 1
+            if len(page["ids"]) < _PAGE:
+                break
+            offset += _PAGE
         return StoreStats(
             path=str(self.path), model=self.model, dim=self.dim,
-            articles=self._articles.count(), chunks=self._chunks.count(),
+            articles=sum(sources.values()), chunks=self._chunks.count(),
+            sources=dict(sorted(sources.items(), key=lambda item: (-item[1], item[0]))),
         )
 
     def is_empty(self) -> bool:
         return self._articles.count() == 0
 
-    def nodes(self) -> Iterator[TextNode]:
-        """Every chunk as a llama-index node, in pages (for the lexical index)."""
+    def nodes(self, complete: set[str] | None = None) -> Iterator[TextNode]:
+        """Every chunk of a complete article as a llama-index node, read in pages.
+
+        `complete` is `article_ids()` when the caller has it.
+        """
         from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
+        complete = self.article_ids() if complete is None else complete
         offset = 0
         while True:
             page = self._chunks.get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)
             for text, meta in zip(page["documents"], page["metadatas"]):  # type: ignore[arg-type]
-                yield metadata_dict_to_node(dict(meta), text=text)  # type: ignore[return-value]
+                if meta["article_id"] in complete:
+                    yield metadata_dict_to_node(dict(meta), text=text)  # type: ignore[return-value]
             if len(page["ids"]) < _PAGE:
                 return
             offset += _PAGE
 
-    def dense(self, query: np.ndarray, k: int) -> list[tuple[StoredChunk, float]]:
-        """The k chunks nearest to the query vector, with their cosine similarity."""
+    def dense(
+        self, query: np.ndarray, k: int, filters: Filters | None = None,
+        complete: set[str] | None = None,
+    ) -> list[tuple[StoredChunk, float]]:
+        """The k chunks nearest to the query vector that pass `filters`, with their cosine.
+
+        `complete` is `article_ids()` when the caller has it: chunks of other articles
+        (being written, or left by a killed writer) are dropped.
+        """
         from llama_index.core.vector_stores.types import VectorStoreQuery
 
         k = min(k, self._chunks.count())
         if k == 0:
             return []
+        where = filters.where() if filters else None
         result = self._vectors.query(
-            VectorStoreQuery(query_embedding=query.tolist(), similarity_top_k=k)
+            VectorStoreQuery(query_embedding=query.tolist(), similarity_top_k=k),
+            **({"where": where} if where else {}),
         )
         # ChromaVectorStore reports exp(-distance); with cosine space, distance = 1 - cos.
-        return [
+        found = [
             (to_chunk(node), 1.0 + float(np.log(max(similarity, 1e-30))))
             for node, similarity in zip(result.nodes or [], result.similarities or [])
         ]
+        return [hit for hit in found if complete is None or hit[0].article_id in complete]
 
     def sentences(self, chunk_ids: Sequence[str]) -> dict[str, list[StoredSentence]]:
-        """Each chunk's sentences, in order, with their embeddings."""
+        """Each chunk's sentences, in order, with their embeddings (see `_vectors`)."""
         if not chunk_ids:
             return {}
-        got = self._sentences.get(
-            where={"chunk_id": {"$in": list(chunk_ids)}}, include=["embeddings", "metadatas"]
-        )
         found: dict[str, list[StoredSentence]] = {}
-        for meta, vector in zip(got["metadatas"], got["embeddings"]):  # type: ignore[arg-type]
-            found.setdefault(str(meta["chunk_id"]), []).append(
-                StoredSentence(int(meta["start"]), int(meta["end"]), np.asarray(vector, dtype=np.float32))  # type: ignore[arg-type]
-            )
+        pages = _vectors(self._sentences, [{"where": {"chunk_id": {"$in": list(chunk_ids)}}}]
+                         + [{"where": {"chunk_id": i}} for i in chunk_ids])
+        for page in pages:
+            for meta, vector in zip(page["metadatas"], page["embeddings"]):
+                found.setdefault(str(meta["chunk_id"]), []).append(
+                    StoredSentence(int(meta["start"]), int(meta["end"]), np.asarray(vector, dtype=np.float32))
+                )
         for sentences in found.values():
             sentences.sort(key=lambda s: s.start)
         return found
 
     def embeddings(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
-        got = self._chunks.get(ids=list(chunk_ids), include=["embeddings"])
-        return {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}  # type: ignore[arg-type]
+        """The chunks' vectors (see `_vectors`)."""
+        pages = _vectors(self._chunks, [{"ids": list(chunk_ids)}] + [{"ids": [i]} for i in chunk_ids])
+        return {
+            i: np.asarray(e, dtype=np.float32)
+            for page in pages for i, e in zip(page["ids"], page["embeddings"])
+        }
+
+
+def _vectors(collection: Collection, lookups: list[dict[str, Any]]) -> list[Any]:
+    """`collection.get` with vectors for the first lookup (all the records wanted) or, if
+    that fails, for each of the others (a part each), leaving out the parts that fail.
+
+    Chroma's embedded store can lose the vectors a killed writer wrote last while keeping
+    their records; reading those raises until the next writer repairs the store.
+    """
+    from chromadb.errors import ChromaError
+
+    def get(lookup: dict[str, Any]) -> Any:
+        try:
+            return collection.get(**lookup, include=["embeddings", "metadatas"])
+        except ChromaError:
+            return None
+
+    everything = get(lookups[0])
+    if everything is not None:
+        return [everything]
+    return [page for page in map(get, lookups[1:]) if page is not None]
 
 
 def to_chunk(node: Any) -> StoredChunk:
@@ -328,5 +471,14 @@ def to_chunk(node: Any) -> StoredChunk:
         id=node.node_id, article_id=str(meta["article_id"]), index=int(meta["chunk_index"]),
         start=int(meta["start"]), end=int(meta["end"]), text=node.get_content(),
         title=str(meta["title"]), source=str(meta["source"]), url=str(meta["url"]) or None,
-        published=str(meta["published"]) or None,
+        published=str(meta["published"]) or None, author=str(meta.get("author") or "") or None,
     )
+
+
+def article_facts(article: Article) -> dict[str, str | int]:
+    """What every chunk and the article's record carry: shown in citations, filtered on."""
+    return {
+        "title": article.title, "source": article.source, "url": article.url or "",
+        "published": article.published or "", "author": article.author or "",
+        "source_key": source_key(article.source), "published_day": day_number(article.published),
+    }

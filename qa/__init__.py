@@ -11,6 +11,7 @@ import os
 from typing import Sequence
 
 import index  # noqa: F401  (sets the offline switches before anything heavy loads)
+from index.filters import Filters
 from index.settings import Settings
 from qa.answer import NO_ANSWER, Answer, Citation
 from qa.engine import Engine, QuestionError, engine_for
@@ -21,6 +22,7 @@ __all__ = [
     "Answer",
     "Citation",
     "Engine",
+    "Filters",
     "Passage",
     "QuestionError",
     "ask",
@@ -33,10 +35,14 @@ def ask(
     store: str | os.PathLike[str] | None = None,
     *,
     history: Sequence[str] = (),
+    filters: Filters | None = None,
     settings: Settings | None = None,
 ) -> Answer:
-    """Answer from the store's articles, citing a verbatim quote for every sentence."""
-    return engine_for(Settings.resolve(store, settings)).ask(question, history)
+    """Answer from the store's articles, citing a verbatim quote for every sentence.
+
+    `filters` keeps only some sources or a date range: `Filters.parse("bbc", since="2005-01-01")`.
+    """
+    return engine_for(Settings.resolve(store, settings)).ask(question, history, filters)
 
 
 def search(
@@ -44,7 +50,8 @@ def search(
     store: str | os.PathLike[str] | None = None,
     k: int = 10,
     *,
+    filters: Filters | None = None,
     settings: Settings | None = None,
 ) -> list[Passage]:
     """The ranked passages (hybrid dense + BM25) that answers are built from."""
-    return engine_for(Settings.resolve(store, settings)).search(question, k)
+    return engine_for(Settings.resolve(store, settings)).search(question, k, filters)

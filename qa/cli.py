@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--store", help="store folder (env NEWSQA_STORE)")
     common.add_argument("--model", help="embedding model (env NEWSQA_MODEL)")
 
+    narrowing = argparse.ArgumentParser(add_help=False)
+    narrowing.add_argument("--source", action="append", metavar="NAME",
+                           help="only articles from this source (repeat for several)")
+    narrowing.add_argument("--since", metavar="YYYY-MM-DD", help="only articles published on or after")
+    narrowing.add_argument("--until", metavar="YYYY-MM-DD", help="only articles published on or before")
+
     parser = argparse.ArgumentParser(
         prog="newsqa", description="Ask questions of news articles; every answer cites its sources."
     )
@@ -54,15 +60,23 @@ def _parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("ingest", parents=[common], help="add articles from files and folders")
     p.add_argument("paths", nargs="+", metavar="PATH", help=".txt, .md, .html, .jsonl, or a folder")
+    p.add_argument("--source", metavar="NAME", help="the outlet of every article read (e.g. bbc)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=_ingest)
 
-    p = commands.add_parser("ask", parents=[common], help="answer a question with citations")
+    p = commands.add_parser("delete", parents=[common], help="remove articles by id or by source")
+    p.add_argument("article_ids", nargs="*", metavar="ARTICLE_ID")
+    p.add_argument("--source", action="append", metavar="NAME", default=[],
+                   help="remove every article of this source (repeat for several)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=_delete)
+
+    p = commands.add_parser("ask", parents=[common, narrowing], help="answer a question with citations")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.set_defaults(run=_ask)
 
-    p = commands.add_parser("search", parents=[common], help="show the ranked passages for a query")
+    p = commands.add_parser("search", parents=[common, narrowing], help="show the ranked passages for a query")
     p.add_argument("query")
     p.add_argument("-k", type=int, default=10, help="how many passages (default 10)")
     p.add_argument("--json", action="store_true")
@@ -106,7 +120,7 @@ def _print_json(data: Any) -> None:
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    report = index.ingest(args.paths, settings=settings)
+    report = index.ingest(args.paths, settings=settings, source=args.source)
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -115,10 +129,22 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if not report.failed or report.added or report.unchanged or report.replaced else 1
 
 
+def _delete(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.article_ids and not args.source:
+        raise NewsQAError("name the articles to delete: newsqa delete ARTICLE_ID... or --source NAME")
+    report = index.delete(args.article_ids, sources=args.source, settings=settings)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    return 0 if report.deleted or not report.missing else 1
+
+
+def _filters(args: argparse.Namespace) -> index.Filters:
+    return index.Filters.parse(args.source, args.since, args.until)
+
+
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
     import qa
 
-    answer = qa.ask(args.question, settings=settings)
+    answer = qa.ask(args.question, settings=settings, filters=_filters(args))
     if args.json:
         _print_json(answer.to_dict())
     else:
@@ -141,7 +167,7 @@ def format_answer(answer: Answer) -> str:
 def _search(args: argparse.Namespace, settings: Settings) -> int:
     import qa
 
-    passages = qa.search(args.query, k=args.k, settings=settings)
+    passages = qa.search(args.query, k=args.k, settings=settings, filters=_filters(args))
     if args.json:
         _print_json([
             {"article_id": p.article_id, "chunk_id": p.chunk.id, "title": p.chunk.title,
@@ -166,7 +192,8 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
         text = f"{text[:start]}»»{text[start:end]}««{text[end:]}"
     print(article.title)
     for label, value in [("id", article.id), ("source", article.source),
-                         ("published", article.published), ("url", article.url),
+                         ("published", article.published), ("author", article.author),
+                         ("url", article.url),
                          ("passages", article.chunks)]:
         if value:
             print(f"{label}: {value}")
@@ -194,6 +221,8 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
     print(f"model: {stats.model} ({stats.dim} dimensions)")
     print(f"articles: {stats.articles}")
     print(f"passages: {stats.chunks}")
+    if stats.sources:
+        print("sources: " + ", ".join(f"{name} ({n})" for name, n in stats.sources.items()))
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Sequence
 
 from index.embedding import Embedder
 from index.errors import NewsQAError, StoreError
+from index.filters import Filters
 from index.settings import Settings
 from index.store import Store
 from qa.answer import Answer
@@ -57,16 +58,23 @@ class Engine:
         self._answerer_options = {"picker": picker, "abstainer": abstainer, "max_sentences": max_sentences}
         ExtractiveAnswerer.check(**self._answerer_options)
 
-    def search(self, question: str, k: int | None = None) -> list[Passage]:
+    def search(
+        self, question: str, k: int | None = None, filters: Filters | None = None
+    ) -> list[Passage]:
         question = _check(question)
         self._check_not_empty()
-        return self.retriever.search(question, k or self.settings.top_k)
+        return self.retriever.search(question, k or self.settings.top_k, filters=filters)
 
-    def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
-        """Answer `question`; `history` holds the earlier questions of the conversation."""
-        return self.reply(question, history).answer
+    def ask(
+        self, question: str, history: Sequence[str] = (), filters: Filters | None = None
+    ) -> Answer:
+        """Answer `question` from the articles that pass `filters`; `history` holds the
+        earlier questions of the conversation."""
+        return self.reply(question, history, filters).answer
 
-    def reply(self, question: str, history: Sequence[str] = ()) -> Reply:
+    def reply(
+        self, question: str, history: Sequence[str] = (), filters: Filters | None = None
+    ) -> Reply:
         """The answer together with the ranked passages it was drawn from."""
         question = _check(question)
         self._check_not_empty()
@@ -75,7 +83,7 @@ class Engine:
         question_vector = self.embedder.encode_one(question)
         query_vector = question_vector if not context else self.embedder.encode_one(query)
         lexical = self.retriever.lexical()  # one revision check per question
-        passages = self.retriever.search(query, self.settings.top_k, query_vector, lexical)
+        passages = self.retriever.search(query, self.settings.top_k, query_vector, lexical, filters)
         answerer = ExtractiveAnswerer(lexical, **self._answerer_options)
         return Reply(answerer.answer(question, passages, question_vector, context), passages)
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from index.embedding import Embedder
+from index.filters import Filters
 from index.store import Store, StoredChunk, StoredSentence, to_chunk
 from qa import weights
 from qa.ranking import PASSAGE_FEATURES, LinearModel, overlap, term_set
@@ -59,12 +60,15 @@ class Passage:
 
 
 class LexicalIndex:
-    """BM25 over every chunk, plus document frequencies for weighting question terms."""
+    """BM25 over the chunks of every complete article, plus document frequencies for
+    weighting question terms. `articles` is the set of those articles' ids: what readers
+    may see at the revision the index was built for."""
 
     def __init__(self, store: Store) -> None:
         from llama_index.retrievers.bm25 import BM25Retriever
 
-        nodes = list(store.nodes())
+        self.articles = store.article_ids()
+        nodes = list(store.nodes(self.articles))
         self.size = len(nodes)
         self._df: Counter[str] = Counter()
         self.terms: dict[str, frozenset[str]] = {}
@@ -75,11 +79,23 @@ class LexicalIndex:
             BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=min(CANDIDATES, len(nodes)))
             if nodes else None
         )
+        self._meta = [node.metadata for node in nodes]  # in the BM25 corpus' order
+        self._masking = threading.Lock()
 
-    def search(self, query: str) -> list[tuple[StoredChunk, float]]:
-        if self._bm25 is None or not terms(query):
+    def search(self, query: str, filters: Filters | None = None) -> list[tuple[StoredChunk, float]]:
+        mask = [int(filters.matches(meta)) for meta in self._meta] if filters else None
+        return self._retrieve(query, mask)
+
+    def _retrieve(self, query: str, mask: list[int] | None) -> list[tuple[StoredChunk, float]]:
+        """BM25 hits over the chunks whose `mask` entry is 1 (all of them for None)."""
+        if self._bm25 is None or not terms(query) or (mask is not None and not any(mask)):
             return []
-        hits = self._bm25.retrieve(query)
+        with self._masking:  # the retriever reads its mask from an attribute
+            self._bm25.corpus_weight_mask = mask
+            try:
+                hits = self._bm25.retrieve(query)
+            finally:
+                self._bm25.corpus_weight_mask = None
         return [(to_chunk(hit.node), float(hit.score)) for hit in hits if (hit.score or 0) > 0]
 
     def idf(self, term: str) -> float:
@@ -112,13 +128,15 @@ class Retriever:
 
     def search(
         self, query: str, k: int, query_vector: np.ndarray | None = None,
-        lexical_index: LexicalIndex | None = None,
+        lexical_index: LexicalIndex | None = None, filters: Filters | None = None,
     ) -> list[Passage]:
-        """The k best passages; `lexical_index` is the caller's `lexical()`, when it has it."""
+        """The k best passages that pass `filters`; `lexical_index` is the caller's
+        `lexical()`, when it has it."""
         vector = self.embedder.encode_one(query) if query_vector is None else query_vector
         lexical_index = lexical_index or self.lexical()
         candidates = Candidates(
-            self.store.dense(vector, CANDIDATES), lexical_index.search(query)
+            self.store.dense(vector, CANDIDATES, filters, lexical_index.articles),
+            lexical_index.search(query, filters),
         )
         if self.mode == "dense":
             top = [(i, candidates.cosine[i]) for i in candidates.dense_order[:k]]
@@ -129,16 +147,16 @@ class Retriever:
         else:
             pool = candidates.fused_order[:RERANKED]
             candidates.complete(pool, self.store, vector)
+            pool = [i for i in pool if i in candidates.cosine]  # unreadable vectors: see Store
             features = passage_features(candidates, pool, lexical_index, lexical_index.weights(query), vector)
             scores = self.model.score(features)
             order = np.argsort(-scores, kind="stable")[:k]
             top = [(pool[j], float(scores[j])) for j in order]
-        ids = [i for i, _ in top]
-        candidates.complete(ids, self.store, vector)
+        candidates.complete([i for i, _ in top], self.store, vector)
         return [
             Passage(candidates.chunks[i], score, candidates.cosine[i], candidates.bm25.get(i, 0.0),
                     tuple(candidates.sentences.get(i, ())))
-            for i, score in top
+            for i, score in top if i in candidates.cosine
         ]
 
 

@@ -26,7 +26,10 @@ def test_html_keeps_the_story_and_drops_scripts_and_boilerplate(tmp_path: Path) 
     body = " ".join(["The council counted the ballots late into the night."] * 6)
     path = tmp_path / "page.html"
     path.write_text(
-        "<html><head><title>Count ends</title><script>alert('x')</script></head><body>"
+        "<html><head><title>Count ends</title><script>alert('x')</script>"
+        "<meta name='author' content='Jo Smith'><meta property='og:site_name' content='Example News'>"
+        "<meta property='article:published_time' content='2024-05-02T08:00:00Z'>"
+        "<link rel='canonical' href='https://news.example.org/count-ends'></head><body>"
         "<nav><a href='/'>Home</a> <a href='/world'>World</a></nav>"
         f"<article><h1>Count ends</h1><p>{body}</p><p>{body}</p></article>"
         "<footer>Copyright 2024 Example News. All rights reserved.</footer></body></html>"
@@ -35,12 +38,14 @@ def test_html_keeps_the_story_and_drops_scripts_and_boilerplate(tmp_path: Path) 
     assert "counted the ballots" in article.text
     assert "alert" not in article.text and "Copyright" not in article.text
     assert article.title == "Count ends"
+    assert (article.author, article.source, article.published, article.url) == (
+        "Jo Smith", "Example News", "2024-05-02", "https://news.example.org/count-ends")
 
 
 def test_jsonl_fields_and_per_line_failures(tmp_path: Path) -> None:
     path = tmp_path / "feed.jsonl"
     good = {"id": "a1", "text": "Body text.", "title": "T", "url": "https://example.org/a1",
-            "source": "Wire", "published": "2024-03-05"}
+            "source": "Wire", "published": "2024-03-05", "author": "A. Writer"}
     path.write_text("\n".join([
         json.dumps(good),
         "{not json",
@@ -54,8 +59,8 @@ def test_jsonl_fields_and_per_line_failures(tmp_path: Path) -> None:
     failures = [i for i in items if isinstance(i, Failure)]
     assert [a.id for a in articles] == ["a1", text_id("Only text here.")]
     first = articles[0]
-    assert (first.title, first.source, first.url, first.published) == (
-        "T", "Wire", "https://example.org/a1", "2024-03-05")
+    assert (first.title, first.source, first.url, first.published, first.author) == (
+        "T", "Wire", "https://example.org/a1", "2024-03-05", "A. Writer")
     assert articles[1].title == "Only text here." and articles[1].source == "feed.jsonl"
     assert [f.location for f in failures] == [f"{path}:2", f"{path}:3", f"{path}:4"]
     assert "invalid JSON" in failures[0].reason

@@ -97,3 +97,21 @@ def test_eval_of_a_file_that_is_not_squad_is_one_line(capsys, tmp_path: Path) ->
     bad.write_text("[1, 2]")
     code, _, err = _run(capsys, "eval", "squad", str(bad))
     assert code == 1 and err.count("\n") == 1 and "not a SQuAD v1.1 file" in err
+
+
+def test_filters_on_ask_and_search_and_delete_by_source(capsys, news_settings: Settings) -> None:
+    store = str(news_settings.store)
+    question = "How long did the ferry strike last?"
+    code, out, _ = _run(capsys, "ask", question, "--store", store, "--source", "bbc", "--until", "2005-12-31", "--json")
+    assert code == 0 and {c["article_id"] for c in json.loads(out)["citations"]} == {"bbc-ferry"}
+    code, out, _ = _run(capsys, "search", question, "--store", store, "--since", "2006-01-01", "--json")
+    assert code == 0 and {p["article_id"] for p in json.loads(out)} == {"wire-ferry"}
+    code, _, err = _run(capsys, "ask", question, "--store", store, "--since", "May 2005")
+    assert code == 1 and err.strip() == "newsqa: error: --since 'May 2005' is not a date: use YYYY-MM-DD"
+
+    code, out, _ = _run(capsys, "delete", "--source", "Reuters", "--store", store)
+    assert code == 0 and out.strip() == "articles deleted: 2"
+    code, out, _ = _run(capsys, "stats", "--store", store)
+    assert "articles: 2" in out and "sources: BBC (2)" in out
+    code, out, _ = _run(capsys, "delete", "wire-ferry", "--store", store)
+    assert code == 1 and "not in the store: wire-ferry" in out

@@ -1,0 +1,105 @@
+"""Which articles a question may draw on: by source and by published date.
+
+Dates are stored on every chunk as `published_day` (days since 1970-01-01, UTC) so that
+Chroma can compare them; sources as `source_key` (case-folded) so that `--source bbc`
+matches "BBC". An article with no date never passes a date filter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any, Iterable, Mapping
+
+from index.errors import ConfigError
+
+_EPOCH = date(1970, 1, 1)
+NO_DAY = -(10**6)  # stored for an undated article: before any date a filter can name
+
+
+def day_number(published: str | None) -> int:
+    """The day of an ISO 8601 date or date-time, as days since 1970-01-01 (UTC)."""
+    if not published:
+        return NO_DAY
+    if len(published) == 10:
+        return (date.fromisoformat(published) - _EPOCH).days
+    moment = datetime.fromisoformat(published)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return (moment.date() - _EPOCH).days
+
+
+def source_key(source: str) -> str:
+    return " ".join(source.casefold().split())
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Sources to keep (any of them; empty keeps all) and an inclusive date range."""
+
+    sources: tuple[str, ...] = ()
+    since: date | None = None
+    until: date | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sources", tuple(source_key(s) for s in self.sources if s.strip()))
+        if self.since and self.until and self.since > self.until:
+            raise ConfigError(
+                f"the date range is empty: since {self.since} is after until {self.until}"
+            )
+
+    @classmethod
+    def parse(
+        cls, sources: Iterable[str] | str | None = None, since: str | date | None = None,
+        until: str | date | None = None,
+    ) -> Filters:
+        """Filters from user input: a source or list of them, and YYYY-MM-DD dates."""
+        if isinstance(sources, str):
+            sources = [sources]
+        return cls(tuple(sources or ()), _date("since", since), _date("until", until))
+
+    def __bool__(self) -> bool:
+        return bool(self.sources or self.since or self.until)
+
+    def where(self) -> dict[str, Any] | None:
+        """The Chroma `where` clause over chunk metadata, or None for no filter."""
+        clauses: list[dict[str, Any]] = []
+        if self.sources:
+            clauses.append({"source_key": {"$in": list(self.sources)}})
+        if self.since:
+            clauses.append({"published_day": {"$gte": (self.since - _EPOCH).days}})
+        if self.until:
+            clauses.append({"published_day": {"$lte": (self.until - _EPOCH).days}})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def matches(self, meta: Mapping[str, Any]) -> bool:
+        """The same test as `where()`, in Python, for one chunk's metadata."""
+        if self.sources and meta.get("source_key") not in self.sources:
+            return False
+        day = int(meta.get("published_day", NO_DAY))
+        if self.since and day < (self.since - _EPOCH).days:
+            return False
+        return not (self.until and day > (self.until - _EPOCH).days)
+
+    def describe(self) -> str:
+        parts = []
+        if self.sources:
+            parts.append("source " + " or ".join(self.sources))
+        if self.since:
+            parts.append(f"since {self.since}")
+        if self.until:
+            parts.append(f"until {self.until}")
+        return ", ".join(parts)
+
+
+def _date(name: str, value: str | date | None) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(f"--{name} {value!r} is not a date: use YYYY-MM-DD") from None
