@@ -102,4 +102,4 @@ def _date(name: str, value: str | date | None) -> date | None:
     try:
         return date.fromisoformat(value.strip())
     except ValueError:
-        raise ConfigError(f"--{name} {value!r} is not a date: use YYYY-MM-DD") from None
+        raise ConfigError(f"the {name} date {value!r} is not a date of the form YYYY-MM-DD") from None

@@ -12,10 +12,13 @@ from index.article import Article, fingerprint
 from index.chunking import Chunker
 from index.cleaning import clean_text
 from index.embedding import Embedder
-from index.readers import Failure, discover, read_file
+from index.errors import ConfigError
+from index.readers import Failure, discover, is_url, read_file, read_url
 from index.settings import Settings
 from index.sentences import sentence_spans
-from index.store import SentenceSpan, Store
+from index.store import ArticleWrite, SentenceSpan, Store
+
+BATCH_ARTICLES = 64  # articles embedded and written together
 
 
 @dataclass
@@ -49,27 +52,33 @@ def ingest(
     embedder: Embedder | None = None,
     progress: bool | None = None,
     source: str | None = None,
+    batch_size: int = BATCH_ARTICLES,
 ) -> IngestReport:
-    """Add the articles found under `paths` to the store (created if missing).
+    """Add the articles found under `paths` (files, folders, http(s) URLs) to the store
+    (created if missing).
 
     Bad files are reported in `IngestReport.failed` and skipped; the library raises only
     for problems with the store or the model. `progress=None` shows a bar on a terminal.
     `source` names the outlet of every article read (plain text files have none).
+    `batch_size` articles are embedded and committed together.
     """
     settings = Settings.resolve(store, settings)
-    files, failures = discover(paths, skip=settings.store)
+    paths = list(paths)
+    urls = [p for p in paths if is_url(p)]
+    files, failures = discover([p for p in paths if not is_url(p)], skip=settings.store)
     report = IngestReport(failed=list(failures))
     source = (source or "").strip() or None
 
     def articles() -> Iterator[Article]:
-        for path in _bar(files, "file", progress):
-            for item in read_file(Path(path)):
+        inputs: list[Path | str] = [*files, *map(str, urls)]
+        for where in _bar(inputs, "file", progress):
+            for item in read_url(where) if isinstance(where, str) else read_file(Path(where)):
                 if isinstance(item, Failure):
                     report.failed.append(item)
                 else:
                     yield replace(item, source=source) if source else item
 
-    return _ingest_all(articles(), settings, embedder, report)
+    return _ingest_all(articles(), settings, embedder, report, batch_size)
 
 
 def ingest_articles(
@@ -79,6 +88,7 @@ def ingest_articles(
     settings: Settings | None = None,
     embedder: Embedder | None = None,
     progress: bool | None = None,
+    batch_size: int = BATCH_ARTICLES,
 ) -> IngestReport:
     """Add articles built in Python (not read from files) to the store.
 
@@ -94,7 +104,7 @@ def ingest_articles(
             cleaned.append(replace(article, text=text))
         else:
             report.failed.append(Failure(article.id, "no text"))
-    return _ingest_all(_bar(cleaned, "article", progress), settings, embedder, report)
+    return _ingest_all(_bar(cleaned, "article", progress), settings, embedder, report, batch_size)
 
 
 def _bar(items: list[Any], unit: str, progress: bool | None) -> Any:
@@ -106,50 +116,88 @@ def _bar(items: list[Any], unit: str, progress: bool | None) -> Any:
 
 def _ingest_all(
     articles: Iterable[Article], settings: Settings, embedder: Embedder | None,
-    report: IngestReport,
+    report: IngestReport, batch_size: int,
 ) -> IngestReport:
+    if batch_size < 1:
+        raise ConfigError(f"batch_size={batch_size}: use at least 1 article per batch")
     embedder = embedder or Embedder(settings.model)
     target = Store.open(settings.store, embedder.name, embedder.dim, create=True)
     chunker = Chunker(settings.chunk_tokens, embedder.max_word_pieces, embedder.count_word_pieces)
+    pending: dict[str, ArticleWrite] = {}  # changed articles waiting for a full batch
     with target.writing():
-        for article in articles:
-            _ingest_article(article, target, chunker, embedder, settings, report)
+        for batch in _batches(articles, batch_size):
+            for write in _changed(batch, target, chunker, settings, report):
+                pending.pop(write.article.id, None)  # a later copy of an id wins
+                pending[write.article.id] = write
+            if len(pending) >= batch_size:
+                _write(list(pending.values()), target, embedder, report)
+                pending.clear()
+        if pending:
+            _write(list(pending.values()), target, embedder, report)
     return report
 
 
-def _ingest_article(
-    article: Article, store: Store, chunker: Chunker, embedder: Embedder,
-    settings: Settings, report: IngestReport,
-) -> None:
-    print_ = fingerprint(article, settings.chunk_tokens)
-    stored = store.fingerprint(article.id)
-    # An edited file gets a new id (ids hash the text): its old article goes, even when
-    # the new one is already in (a killed ingest may have stopped in between).
-    older = [i for i in store.ids_from_origin(article.origin) if i != article.id] if article.origin else []
-    if stored == print_:
-        report.unchanged.append(article.id)
-    else:
-        _write(article, print_, store, chunker, embedder, report)
-        (report.replaced if stored is not None or older else report.added).append(article.id)
-    for old in older:
-        store.delete_article(old)
-        report.removed.append(old)
+def _batches(articles: Iterable[Article], size: int) -> Iterator[list[Article]]:
+    batch: list[Article] = []
+    for article in articles:
+        batch.append(article)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
-def _write(
-    article: Article, print_: str, store: Store, chunker: Chunker, embedder: Embedder,
+def _changed(
+    batch: list[Article], store: Store, chunker: Chunker, settings: Settings,
     report: IngestReport,
-) -> None:
-    chunks = chunker.split(article.text)
-    sentences = [
-        SentenceSpan(chunk.index, start, end)
-        for chunk in chunks for start, end in sentence_spans(chunk.text, offset=chunk.start)
-    ]
-    embeddings = embedder.encode([c.text for c in chunks])
-    sentence_embeddings = embedder.encode([article.text[s.start : s.end] for s in sentences])
-    report.texts_embedded += len(chunks) + len(sentences)
-    store.write_article(article, chunks, embeddings, sentences, sentence_embeddings, print_)
-    report.chunks_written += len(chunks)
+) -> list[ArticleWrite]:
+    """The articles of a batch that are new or changed, cut into chunks and sentences."""
+    stored = store.fingerprints([a.id for a in batch])
+    # An edited file gets a new id (ids hash the text): its old article goes once the new
+    # one is in, even if that happened in an earlier, killed ingest.
+    by_origin = store.ids_from_origins([a.origin for a in batch if a.origin])
+    writes = []
+    for article in batch:
+        older = [i for i in by_origin.get(article.origin or "", []) if i != article.id]
+        print_ = fingerprint(article, settings.chunk_tokens)
+        if stored.get(article.id) == print_:
+            report.unchanged.append(article.id)
+            _remove(older, store, report)
+            continue
+        chunks = chunker.split(article.text)
+        sentences = [
+            SentenceSpan(chunk.index, start, end)
+            for chunk in chunks for start, end in sentence_spans(chunk.text, offset=chunk.start)
+        ]
+        writes.append(ArticleWrite(article, print_, chunks, sentences, older=older))
+        replaced = article.id in stored or older
+        (report.replaced if replaced else report.added).append(article.id)
+    return writes
+
+
+def _write(writes: list[ArticleWrite], store: Store, embedder: Embedder, report: IngestReport) -> None:
+    # One call each for every chunk and every sentence of the batch: the model sorts them
+    # by length, so its own batches carry little padding.
+    chunk_vectors = embedder.encode([c.text for w in writes for c in w.chunks])
+    sentence_vectors = embedder.encode([w.article.text[s.start : s.end] for w in writes for s in w.sentences])
+    chunk_at = sentence_at = 0
+    for w in writes:
+        w.embeddings = chunk_vectors[chunk_at : chunk_at + len(w.chunks)]
+        w.sentence_embeddings = sentence_vectors[sentence_at : sentence_at + len(w.sentences)]
+        chunk_at += len(w.chunks)
+        sentence_at += len(w.sentences)
+    store.write_articles(writes)
+    report.texts_embedded += len(chunk_vectors) + len(sentence_vectors)
+    report.chunks_written += len(chunk_vectors)
+    for w in writes:
+        _remove(w.older, store, report)
+
+
+def _remove(article_ids: list[str], store: Store, report: IngestReport) -> None:
+    for article_id in article_ids:
+        store.delete_article(article_id)
+        report.removed.append(article_id)
 
 
 @dataclass

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import urllib.parse
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -93,6 +94,58 @@ def read_file(path: Path) -> Iterator[Article | Failure]:
         yield _read_html(path, raw)
     else:
         yield _read_text(path, raw)
+
+
+def is_url(value: str | os.PathLike[str]) -> bool:
+    return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
+
+
+def read_url(url: str, timeout: float = 20.0) -> Iterator[Article | Failure]:
+    """Fetch a web page (HTML or plain text) and read it as an article.
+
+    The article's origin is the URL, so ingesting the page again after it changed
+    replaces the article it gave before.
+    """
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"User-Agent": "newsqa (+https://pypi.org)"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            kind = response.headers.get_content_type()
+            data = response.read(MAX_FILE_BYTES + 1)
+    except urllib.error.HTTPError as error:
+        yield Failure(url, f"the server answered {error.code} {error.reason}")
+        return
+    except urllib.error.URLError as error:
+        yield Failure(url, f"cannot fetch it: {error.reason}")
+        return
+    except (TimeoutError, OSError) as error:
+        yield Failure(url, f"cannot fetch it: {error}")
+        return
+    except ValueError as error:
+        yield Failure(url, f"not a URL that can be fetched: {error}")
+        return
+    if len(data) > MAX_FILE_BYTES:
+        yield Failure(url, "page too large (over 50 MiB)")
+        return
+    if kind not in {"text/html", "application/xhtml+xml", "text/plain"}:
+        yield Failure(url, f"unsupported content type {kind}: pages must be HTML or plain text")
+        return
+    try:
+        raw = decode(data)
+    except DecodeError as error:
+        yield Failure(url, str(error))
+        return
+    where = Path(url)  # only for the messages and defaults of the readers below
+    article = _read_text(where, raw) if kind == "text/plain" else _read_html(where, raw)
+    if isinstance(article, Failure):
+        yield Failure(url, article.reason)
+        return
+    host = urllib.parse.urlsplit(url).hostname or url
+    # A page without a site name would be named after the URL's last part: use the host.
+    source = article.source if article.source != where.name else host
+    yield replace(article, origin=url, url=article.url or url, source=source)
 
 
 def _read_text(path: Path, raw: str) -> Article | Failure:

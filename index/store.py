@@ -9,14 +9,21 @@ An article's record is written after its chunks and sentences and removed before
 rewritten, so it marks the article as complete: readers see only chunks whose record
 exists, and a re-ingest redoes any article whose record is missing or stale. One process
 writes at a time (a lock file), and it notes each article it is about to write in a
-journal, so that the next writer removes what a killed one left half-written.
+journal, so that the next writer removes what a killed one left unfinished.
+
+Chroma's embedded store keeps the vector index of each collection in the memory of each
+process that opened it; a process does not see vectors that another process wrote after
+it opened the store (reading them raises). Readers therefore skip chunks whose vectors
+they cannot read (`_vectors`): a running chat answers from the articles it can read and
+sees the rest after a restart. Processes that must share one store while it changes
+should use a Chroma server.
 """
 
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -38,6 +45,7 @@ SENTENCES = "newsqa_sentences"
 ARTICLES = "newsqa_articles"
 SCHEMA = 3  # 2: sentence embeddings; 3: author, source_key and published_day
 _PAGE = 5000
+_CHECK = 64  # articles checked together when repairing
 LOCK_FILE = "newsqa-write.lock"
 JOURNAL_FILE = "newsqa-journal"
 
@@ -79,6 +87,19 @@ class SentenceSpan:
     end: int
 
 
+@dataclass
+class ArticleWrite:
+    """An article to store: its chunks and sentences, with their vectors once embedded."""
+
+    article: Article
+    fingerprint: str
+    chunks: Sequence[Chunk]
+    sentences: Sequence[SentenceSpan]
+    older: list[str] = field(default_factory=list)  # ids it supersedes (an edited file's)
+    embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    sentence_embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+
+
 @dataclass(frozen=True)
 class StoredSentence:
     start: int
@@ -110,6 +131,7 @@ class Store:
         self.model = model
         self.dim = dim
         self._client = client
+        self._batch = min(client.get_max_batch_size(), _PAGE)  # records per Chroma write
         # embedding_function=None: Chroma must never embed (its default downloads a model).
         meta = {"model": model, "dim": dim, "schema": SCHEMA}
         existing = {c.name for c in client.list_collections()}
@@ -183,7 +205,7 @@ class Store:
         try:
             self._repair()
             yield self
-            self._journal_path.unlink(missing_ok=True)
+            self._journal_path.unlink(missing_ok=True)  # all written: nothing to repair
         finally:
             lock.release()
 
@@ -199,95 +221,95 @@ class Store:
             os.fsync(journal.fileno())
 
     def _repair(self) -> None:
-        """Remove the leftovers of articles a killed writer did not finish.
+        """Remove what a killed writer left unfinished, then clear the journal."""
+        pending = sorted(self._pending())
+        for at in range(0, len(pending), _CHECK):
+            batch = pending[at : at + _CHECK]
+            finished = self._finished(batch)
+            for article_id in batch:
+                if article_id not in finished:
+                    self.delete_article(article_id)
+        self._journal_path.unlink(missing_ok=True)
 
-        Chroma's embedded store can lose a killed process's latest vectors while keeping
-        their records, so an article counts as finished only if its vectors read back.
-        """
-        if not self._journal_path.exists():
-            return
-        pending = set(self._journal_path.read_text(encoding="utf-8").split())
-        for article_id in sorted(pending):
-            if self.fingerprint(article_id) is None or not self._vectors_readable(article_id):
-                self.delete_article(article_id)
-        self._journal_path.unlink()
-
-    def _vectors_readable(self, article_id: str) -> bool:
-        from chromadb.errors import ChromaError
-
+    def _pending(self) -> set[str]:
         try:
-            for collection in (self._chunks, self._sentences):
-                ids = collection.get(where={"article_id": article_id}, include=[])["ids"]
-                if ids:
-                    collection.get(ids=ids, include=["embeddings"])
-        except ChromaError:
-            return False
-        return True
+            return set(self._journal_path.read_text(encoding="utf-8").split())
+        except FileNotFoundError:
+            return set()
 
-    def write_article(
-        self, article: Article, chunks: Sequence[Chunk], embeddings: np.ndarray,
-        sentences: Sequence[SentenceSpan], sentence_embeddings: np.ndarray, fingerprint: str,
-    ) -> None:
-        """Replace whatever is stored for the article with these chunks, then commit it.
+    def _finished(self, article_ids: list[str]) -> set[str]:
+        """Those of the articles whose record is there with all its chunks and sentences."""
+        records = self._articles.get(ids=article_ids, include=["metadatas"])
+        expected = {i: m for i, m in zip(records["ids"], records["metadatas"] or [])}
+        if not expected:
+            return set()
+        counts: dict[tuple[str, str], int] = {}
+        for kind, collection in (("chunks", self._chunks), ("sentences", self._sentences)):
+            got = collection.get(where={"article_id": {"$in": list(expected)}}, include=["metadatas"])
+            for meta in got["metadatas"] or []:
+                key = (kind, str(meta["article_id"]))
+                counts[key] = counts.get(key, 0) + 1
+        return {
+            i for i, meta in expected.items()
+            if counts.get(("chunks", i), 0) == int(meta["chunks"])
+            and counts.get(("sentences", i), 0) == int(meta["sentences"])
+        }
 
-        Call it inside `writing()`.
-        """
+    def write_articles(self, writes: Sequence[ArticleWrite]) -> None:
+        """Replace whatever is stored for these articles with their new chunks, then commit
+        them by writing their records. Call it inside `writing()`."""
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-        self._journal([article.id])
-        if self._articles.get(ids=[article.id], include=[])["ids"]:
-            # Absent while rewritten: its old record must never describe new chunks.
-            self._articles.delete(ids=[article.id])
+        ids = [w.article.id for w in writes]
+        self._journal(ids)
+        existing = self._articles.get(ids=ids, include=[])["ids"]
+        if existing:
+            # Absent while rewritten: an old record must never describe new chunks.
+            self._articles.delete(ids=existing)
             self._bump_revision()
-        self._vectors.delete(article.id)
-        self._sentences.delete(where={"article_id": article.id})
-        facts = article_facts(article)
-        nodes = []
-        for chunk, vector in zip(chunks, embeddings, strict=True):
-            meta = {
-                "article_id": article.id, "chunk_index": chunk.index,
-                "start": chunk.start, "end": chunk.end, **facts,
-            }
-            nodes.append(
-                TextNode(
-                    id_=chunk_id(article.id, chunk.index), text=chunk.text, metadata=meta,
-                    embedding=vector.tolist(), start_char_idx=chunk.start,
-                    end_char_idx=chunk.end,
-                    relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=article.id)},
-                    # Retrieval reads the passage alone, not "title: ..." lines.
-                    excluded_embed_metadata_keys=list(meta), excluded_llm_metadata_keys=list(meta),
+            # Their old passages ("document_id" is where llama-index keeps a node's
+            # article). New articles have none: `_repair` removed what killed writers left.
+            self._chunks.delete(where={"document_id": {"$in": existing}})
+            self._sentences.delete(where={"article_id": {"$in": existing}})
+        nodes, span_rows, records = [], [], []
+        for w in writes:
+            facts = article_facts(w.article)
+            for chunk, vector in zip(w.chunks, w.embeddings, strict=True):
+                meta = {
+                    "article_id": w.article.id, "chunk_index": chunk.index,
+                    "start": chunk.start, "end": chunk.end, **facts,
+                }
+                nodes.append(
+                    TextNode(
+                        id_=chunk_id(w.article.id, chunk.index), text=chunk.text, metadata=meta,
+                        embedding=vector.tolist(), start_char_idx=chunk.start,
+                        end_char_idx=chunk.end,
+                        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=w.article.id)},
+                        # Retrieval reads the passage alone, not "title: ..." lines.
+                        excluded_embed_metadata_keys=list(meta), excluded_llm_metadata_keys=list(meta),
+                    )
                 )
-            )
-        if nodes:
-            self._vectors.add(nodes)
-        self._write_sentences(article.id, sentences, sentence_embeddings)
-        centroid = embeddings.mean(axis=0) if len(embeddings) else np.zeros(self.dim)
-        norm = float(np.linalg.norm(centroid)) or 1.0
-        self._articles.upsert(
-            ids=[article.id], documents=[article.text], embeddings=[(centroid / norm).tolist()],
-            metadatas=[{
-                **facts, "origin": article.origin or "", "fingerprint": fingerprint,
-                "chunks": len(chunks), "sentences": len(sentences),
-            }],
-        )
-        self._bump_revision()
-
-    def _write_sentences(
-        self, article_id: str, sentences: Sequence[SentenceSpan], embeddings: np.ndarray
-    ) -> None:
-        if len(sentences) != len(embeddings):
-            raise ValueError("one embedding per sentence")
-        ids, metas = [], []
-        for n, sentence in enumerate(sentences):
-            chunk = chunk_id(article_id, sentence.chunk_index)
-            ids.append(f"{chunk}/{n}")
-            metas.append({"article_id": article_id, "chunk_id": chunk,
-                          "start": sentence.start, "end": sentence.end})
-        for at in range(0, len(ids), _PAGE):
+            span_rows += _sentence_rows(w.article.id, w.sentences, w.sentence_embeddings)
+            centroid = w.embeddings.mean(axis=0) if len(w.embeddings) else np.zeros(self.dim)
+            records.append((w.article.id, w.article.text, centroid / (float(np.linalg.norm(centroid)) or 1.0), {
+                **facts, "origin": w.article.origin or "", "fingerprint": w.fingerprint,
+                "chunks": len(w.chunks), "sentences": len(w.sentences),
+            }))
+        for at in range(0, len(nodes), self._batch):
+            self._vectors.add(nodes[at : at + self._batch])
+        for at in range(0, len(span_rows), self._batch):
+            page = span_rows[at : at + self._batch]
             self._sentences.add(
-                ids=ids[at : at + _PAGE], embeddings=embeddings[at : at + _PAGE],
-                metadatas=metas[at : at + _PAGE],  # type: ignore[arg-type]
+                ids=[r[0] for r in page], embeddings=np.stack([r[2] for r in page]),
+                metadatas=[r[1] for r in page],  # type: ignore[misc]
             )
+        for at in range(0, len(records), self._batch):
+            page = records[at : at + self._batch]
+            self._articles.upsert(
+                ids=[r[0] for r in page], documents=[r[1] for r in page],
+                embeddings=np.stack([r[2] for r in page]), metadatas=[r[3] for r in page],  # type: ignore[misc]
+            )
+        self._bump_revision()
 
     def delete_article(self, article_id: str) -> None:
         """Remove an article and its chunks; call it inside `writing()`."""
@@ -310,27 +332,39 @@ class Store:
         return int((self._client.get_collection(ARTICLES).metadata or {}).get("revision", 0))
 
     def fingerprint(self, article_id: str) -> str | None:
-        """The stored fingerprint, or None when the article is absent or incomplete."""
-        got = self._articles.get(ids=[article_id], include=["metadatas"])
-        if not got["ids"]:
+        """The stored fingerprint, or None when the article is absent or unfinished."""
+        if not self._finished([article_id]):
             return None
-        meta = got["metadatas"][0]  # type: ignore[index]
-        stored = self._chunks.get(where={"document_id": article_id}, include=[])
-        if len(stored["ids"]) != int(meta.get("chunks", -1)):
-            return None
-        sentences = self._sentences.get(where={"article_id": article_id}, include=[])
-        if len(sentences["ids"]) != int(meta.get("sentences", -1)):
-            return None
-        return str(meta.get("fingerprint"))
+        meta = self._articles.get(ids=[article_id], include=["metadatas"])["metadatas"][0]  # type: ignore[index]
+        return str(meta["fingerprint"])
+
+    def fingerprints(self, article_ids: Sequence[str]) -> dict[str, str]:
+        """The stored fingerprints of those of the articles that are in the store.
+
+        Inside `writing()` every record describes a complete article (`_repair` saw to
+        those a killed writer left), so the records alone answer.
+        """
+        got = self._articles.get(ids=list(article_ids), include=["metadatas"])
+        return {i: str(m["fingerprint"]) for i, m in zip(got["ids"], got["metadatas"] or [])}
+
+    def ids_from_origins(self, origins: Sequence[str]) -> dict[str, list[str]]:
+        """The articles each of these files produced before."""
+        if not origins:
+            return {}
+        got = self._articles.get(where={"origin": {"$in": list(set(origins))}}, include=["metadatas"])
+        found: dict[str, list[str]] = {}
+        for article_id, meta in zip(got["ids"], got["metadatas"] or []):
+            found.setdefault(str(meta["origin"]), []).append(article_id)
+        return found
 
     def ids_from_origin(self, origin: str) -> list[str]:
-        return self._articles.get(where={"origin": origin}, include=[])["ids"]
+        return self.ids_from_origins([origin]).get(origin, [])
 
     def ids_from_source(self, source: str) -> list[str]:
         return self._articles.get(where={"source_key": source_key(source)}, include=[])["ids"]
 
     def article_ids(self) -> set[str]:
-        """The articles that are complete: the only ones readers may see."""
+        """The articles readers may see: those with a record (see the module's docstring)."""
         ids: set[str] = set()
         offset = 0
         while True:
@@ -447,8 +481,8 @@ def _vectors(collection: Collection, lookups: list[dict[str, Any]]) -> list[Any]
     """`collection.get` with vectors for the first lookup (all the records wanted) or, if
     that fails, for each of the others (a part each), leaving out the parts that fail.
 
-    Chroma's embedded store can lose the vectors a killed writer wrote last while keeping
-    their records; reading those raises until the next writer repairs the store.
+    A process does not see the vectors another process wrote after it opened the store
+    (see the module's docstring); reading those raises.
     """
     from chromadb.errors import ChromaError
 
@@ -462,6 +496,19 @@ def _vectors(collection: Collection, lookups: list[dict[str, Any]]) -> list[Any]
     if everything is not None:
         return [everything]
     return [page for page in map(get, lookups[1:]) if page is not None]
+
+
+def _sentence_rows(
+    article_id: str, sentences: Sequence[SentenceSpan], embeddings: np.ndarray
+) -> list[tuple[str, dict[str, Any], np.ndarray]]:
+    if len(sentences) != len(embeddings):
+        raise ValueError("one embedding per sentence")
+    rows = []
+    for n, (sentence, vector) in enumerate(zip(sentences, embeddings)):
+        chunk = chunk_id(article_id, sentence.chunk_index)
+        meta = {"article_id": article_id, "chunk_id": chunk, "start": sentence.start, "end": sentence.end}
+        rows.append((f"{chunk}/{n}", meta, vector))
+    return rows
 
 
 def to_chunk(node: Any) -> StoredChunk:

@@ -58,8 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = commands.add_parser("ingest", parents=[common], help="add articles from files and folders")
-    p.add_argument("paths", nargs="+", metavar="PATH", help=".txt, .md, .html, .jsonl, or a folder")
+    p = commands.add_parser("ingest", parents=[common], help="add articles from files, folders and web pages")
+    p.add_argument("paths", nargs="+", metavar="PATH", help=".txt, .md, .html, .jsonl, a folder, or an http(s) URL")
     p.add_argument("--source", metavar="NAME", help="the outlet of every article read (e.g. bbc)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=_ingest)

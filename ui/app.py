@@ -8,6 +8,7 @@ from typing import Any
 
 import index  # noqa: F401  (offline switches, Gradio analytics off, before gradio loads)
 from index.errors import NewsQAError
+from index.filters import Filters
 from index.settings import Settings
 from qa.engine import Engine
 from ui.render import CSS, sources_html
@@ -23,12 +24,16 @@ Message = dict[str, str]
 def build_app(engine: Engine) -> gr.Blocks:
     stats = engine.store.stats()
 
-    def respond(question: str, chat: list[Message], asked: list[str]) -> tuple[Any, ...]:
+    def respond(
+        question: str, chat: list[Message], asked: list[str],
+        sources: list[str] | None = None, since: str = "", until: str = "",
+    ) -> tuple[Any, ...]:
         question = (question or "").strip()
         if not question:
             return chat, gr.skip(), asked, ""
         try:
-            answer = engine.ask(question, asked)
+            filters = Filters.parse(sources or (), since or None, until or None)
+            answer = engine.ask(question, asked, filters)
             reply, sources = answer.text, sources_html(answer)
         except NewsQAError as error:
             reply, sources = f"Sorry: {error}.", sources_html(None)
@@ -60,12 +65,23 @@ def build_app(engine: Engine) -> gr.Blocks:
                 with gr.Row():
                     ask = gr.Button("Ask", variant="primary")
                     new = gr.Button("New conversation")
+                with gr.Accordion("Only some articles", open=False, elem_id="nq-filters"):
+                    only_sources = gr.Dropdown(
+                        choices=list(stats.sources), multiselect=True, label="Sources",
+                        info="Leave empty for all", elem_id="nq-filter-sources",
+                    )
+                    with gr.Row():
+                        since = gr.Textbox(label="Published since", placeholder="YYYY-MM-DD",
+                                           elem_id="nq-since", max_length=10)
+                        until = gr.Textbox(label="Published until", placeholder="YYYY-MM-DD",
+                                           elem_id="nq-until", max_length=10)
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(sources_html(None), elem_id="nq-sources", js_on_load=None)
         outputs = [chat, sources, asked, question]
-        question.submit(respond, [question, chat, asked], outputs)
-        ask.click(respond, [question, chat, asked], outputs)
+        inputs = [question, chat, asked, only_sources, since, until]
+        question.submit(respond, inputs, outputs)
+        ask.click(respond, inputs, outputs)
         new.click(reset, None, outputs)
     return app
 

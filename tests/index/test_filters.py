@@ -24,7 +24,7 @@ def test_parse_takes_one_source_or_several_and_folds_case() -> None:
 
 @pytest.mark.parametrize(
     ("since", "until", "message"),
-    [("1 May 2005", None, "--since '1 May 2005' is not a date: use YYYY-MM-DD"),
+    [("1 May 2005", None, "the since date '1 May 2005' is not a date of the form YYYY-MM-DD"),
      ("2005-02-01", "2005-01-01", "the date range is empty")],
 )
 def test_bad_dates_say_what_to_type(since: str, until: str | None, message: str) -> None:

@@ -107,7 +107,7 @@ def test_filters_on_ask_and_search_and_delete_by_source(capsys, news_settings: S
     code, out, _ = _run(capsys, "search", question, "--store", store, "--since", "2006-01-01", "--json")
     assert code == 0 and {p["article_id"] for p in json.loads(out)} == {"wire-ferry"}
     code, _, err = _run(capsys, "ask", question, "--store", store, "--since", "May 2005")
-    assert code == 1 and err.strip() == "newsqa: error: --since 'May 2005' is not a date: use YYYY-MM-DD"
+    assert code == 1 and err.strip() == "newsqa: error: the since date 'May 2005' is not a date of the form YYYY-MM-DD"
 
     code, out, _ = _run(capsys, "delete", "--source", "Reuters", "--store", store)
     assert code == 0 and out.strip() == "articles deleted: 2"

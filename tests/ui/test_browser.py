@@ -97,5 +97,22 @@ def test_ask_a_question_and_see_the_cited_source_highlighted(chat_url: str) -> N
         box.press("Enter")
         sync_api.expect(page.locator("#nq-sources")).to_contain_text("No source", timeout=60_000)
         sync_api.expect(page.locator("#nq-chat")).to_contain_text("could not find the answer")
+
+        # Filters: only the World Cup report, then only dated articles (the seeds have none).
+        page.locator("#nq-filters").get_by_text("Only some articles").click()
+        page.locator("#nq-filter-sources input").click()
+        page.get_by_role("option", name="world-cup-final-2018.txt").click()
+        box.fill("How many votes did Maduro get?")
+        box.press("Enter")
+        sync_api.expect(page.locator("#nq-chat")).to_contain_text("could not find the answer")
+        sync_api.expect(page.locator("#nq-sources")).not_to_contain_text("Maduro wins")
+        box.fill("Who won the World Cup final?")
+        box.press("Enter")
+        sync_api.expect(page.locator("#source-1")).to_contain_text("France beat Croatia", timeout=60_000)
+        page.locator("#nq-since textarea, #nq-since input").first.fill("May 2018")
+        box.fill("Who won the World Cup final?")
+        box.press("Enter")
+        sync_api.expect(page.locator("#nq-chat")).to_contain_text(
+            "Sorry: the since date 'May 2018' is not a date of the form YYYY-MM-DD")
         browser.close()
     assert hosts == {chat_url.split("/")[2]}, f"the page contacted other hosts: {hosts}"
