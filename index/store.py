@@ -331,19 +331,9 @@ class Store:
         """Changes whenever any process writes to the store."""
         return int((self._client.get_collection(ARTICLES).metadata or {}).get("revision", 0))
 
-    def fingerprint(self, article_id: str) -> str | None:
-        """The stored fingerprint, or None when the article is absent or unfinished."""
-        if not self._finished([article_id]):
-            return None
-        meta = self._articles.get(ids=[article_id], include=["metadatas"])["metadatas"][0]  # type: ignore[index]
-        return str(meta["fingerprint"])
-
     def fingerprints(self, article_ids: Sequence[str]) -> dict[str, str]:
-        """The stored fingerprints of those of the articles that are in the store.
-
-        Inside `writing()` every record describes a complete article (`_repair` saw to
-        those a killed writer left), so the records alone answer.
-        """
+        """The stored fingerprints of those of the articles that are in the store (a record
+        is written only once its article's chunks and sentences are)."""
         got = self._articles.get(ids=list(article_ids), include=["metadatas"])
         return {i: str(m["fingerprint"]) for i, m in zip(got["ids"], got["metadatas"] or [])}
 
