@@ -11,6 +11,7 @@ from typing import Any, Iterable, Iterator
 from index.article import Article, fingerprint
 from index.chunking import Chunker
 from index.cleaning import clean_text
+from index.duplicates import Clusters, signature
 from index.embedding import Embedder
 from index.errors import ConfigError
 from index.readers import Failure, discover, is_url, read_file, read_url
@@ -125,16 +126,26 @@ def _ingest_all(
     chunker = Chunker(settings.chunk_tokens, embedder.max_word_pieces, embedder.count_word_pieces)
     pending: dict[str, ArticleWrite] = {}  # changed articles waiting for a full batch
     with target.writing():
+        clusters = Clusters(target.signatures())
         for batch in _batches(articles, batch_size):
-            for write in _changed(batch, target, chunker, settings, report):
+            for write in _changed(batch, target, chunker, settings, report, clusters):
                 pending.pop(write.article.id, None)  # a later copy of an id wins
                 pending[write.article.id] = write
+                _cluster(write, clusters)
             if len(pending) >= batch_size:
-                _write(list(pending.values()), target, embedder, report)
+                _write(list(pending.values()), target, embedder, report, clusters)
                 pending.clear()
         if pending:
-            _write(list(pending.values()), target, embedder, report)
+            _write(list(pending.values()), target, embedder, report, clusters)
     return report
+
+
+def _cluster(write: ArticleWrite, clusters: Clusters) -> None:
+    """Put a new or changed article in the cluster of a stored near-duplicate, if any."""
+    clusters.remove(write.article.id)  # its old version is no duplicate of it
+    write.signature = signature(write.article.text)
+    write.cluster = clusters.find(write.signature) or write.article.id
+    clusters.add(write.article.id, write.signature, write.cluster)
 
 
 def _batches(articles: Iterable[Article], size: int) -> Iterator[list[Article]]:
@@ -150,7 +161,7 @@ def _batches(articles: Iterable[Article], size: int) -> Iterator[list[Article]]:
 
 def _changed(
     batch: list[Article], store: Store, chunker: Chunker, settings: Settings,
-    report: IngestReport,
+    report: IngestReport, clusters: Clusters,
 ) -> list[ArticleWrite]:
     """The articles of a batch that are new or changed, cut into chunks and sentences."""
     stored = store.fingerprints([a.id for a in batch])
@@ -163,7 +174,7 @@ def _changed(
         print_ = fingerprint(article, settings.chunk_tokens)
         if stored.get(article.id) == print_:
             report.unchanged.append(article.id)
-            _remove(older, store, report)
+            _remove(older, store, report, clusters)
             continue
         chunks = chunker.split(article.text)
         sentences = [
@@ -176,7 +187,10 @@ def _changed(
     return writes
 
 
-def _write(writes: list[ArticleWrite], store: Store, embedder: Embedder, report: IngestReport) -> None:
+def _write(
+    writes: list[ArticleWrite], store: Store, embedder: Embedder, report: IngestReport,
+    clusters: Clusters,
+) -> None:
     # One call each for every chunk and every sentence of the batch: the model sorts them
     # by length, so its own batches carry little padding.
     chunk_vectors = embedder.encode([c.text for w in writes for c in w.chunks])
@@ -191,13 +205,14 @@ def _write(writes: list[ArticleWrite], store: Store, embedder: Embedder, report:
     report.texts_embedded += len(chunk_vectors) + len(sentence_vectors)
     report.chunks_written += len(chunk_vectors)
     for w in writes:
-        _remove(w.older, store, report)
+        _remove(w.older, store, report, clusters)
 
 
-def _remove(article_ids: list[str], store: Store, report: IngestReport) -> None:
+def _remove(article_ids: list[str], store: Store, report: IngestReport, clusters: Clusters) -> None:
     for article_id in article_ids:
         store.delete_article(article_id)
         report.removed.append(article_id)
+        clusters.remove(article_id)
 
 
 @dataclass

@@ -96,6 +96,8 @@ class ArticleWrite:
     chunks: Sequence[Chunk]
     sentences: Sequence[SentenceSpan]
     older: list[str] = field(default_factory=list)  # ids it supersedes (an edited file's)
+    signature: str = ""  # MinHash, see index/duplicates.py
+    cluster: str = ""  # the near-duplicate cluster it belongs to
     embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     sentence_embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
 
@@ -115,6 +117,8 @@ class StoreStats:
     articles: int
     chunks: int
     sources: dict[str, int]
+    duplicate_clusters: int = 0  # groups of near-duplicate articles (two or more)
+    duplicate_articles: int = 0  # the articles in those groups
 
 
 def chunk_id(article_id: str, index: int) -> str:
@@ -294,6 +298,7 @@ class Store:
             records.append((w.article.id, w.article.text, centroid / (float(np.linalg.norm(centroid)) or 1.0), {
                 **facts, "origin": w.article.origin or "", "fingerprint": w.fingerprint,
                 "chunks": len(w.chunks), "sentences": len(w.sentences),
+                "minhash": w.signature, "cluster": w.cluster or w.article.id,
             }))
         for at in range(0, len(nodes), self._batch):
             self._vectors.add(nodes[at : at + self._batch])
@@ -381,19 +386,34 @@ class Store:
 
     def stats(self) -> StoreStats:
         sources: dict[str, int] = {}
-        offset = 0
-        while True:
-            page = self._articles.get(include=["metadatas"], limit=_PAGE, offset=offset)
-            for meta in page["metadatas"] or []:
-                sources[str(meta["source"])] = sources.get(str(meta["source"]), 0) + 1
-            if len(page["ids"]) < _PAGE:
-                break
-            offset += _PAGE
+        clusters: dict[str, int] = {}
+        for _, meta in self._records():
+            sources[str(meta["source"])] = sources.get(str(meta["source"]), 0) + 1
+            cluster = str(meta.get("cluster") or "")
+            if cluster:
+                clusters[cluster] = clusters.get(cluster, 0) + 1
+        shared = [n for n in clusters.values() if n > 1]
         return StoreStats(
             path=str(self.path), model=self.model, dim=self.dim,
             articles=sum(sources.values()), chunks=self._chunks.count(),
             sources=dict(sorted(sources.items(), key=lambda item: (-item[1], item[0]))),
+            duplicate_clusters=len(shared), duplicate_articles=sum(shared),
         )
+
+    def signatures(self) -> Iterator[tuple[str, str, str]]:
+        """(article id, MinHash signature, cluster) of every article that has one."""
+        for article_id, meta in self._records():
+            if meta.get("minhash"):
+                yield article_id, str(meta["minhash"]), str(meta.get("cluster") or article_id)
+
+    def _records(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        offset = 0
+        while True:
+            page = self._articles.get(include=["metadatas"], limit=_PAGE, offset=offset)
+            yield from zip(page["ids"], page["metadatas"] or [])  # type: ignore[misc]
+            if len(page["ids"]) < _PAGE:
+                return
+            offset += _PAGE
 
     def is_empty(self) -> bool:
         return self._articles.count() == 0

@@ -223,6 +223,7 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
     print(f"passages: {stats.chunks}")
     if stats.sources:
         print("sources: " + ", ".join(f"{name} ({n})" for name, n in stats.sources.items()))
+    print(f"near-duplicates: {stats.duplicate_articles} articles in {stats.duplicate_clusters} groups")
     return 0
 
 

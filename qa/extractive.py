@@ -12,6 +12,7 @@ and the answer abstains when it is weak.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -185,14 +186,20 @@ def _share(wanted: frozenset[str], present: frozenset[str]) -> float:
     return len(wanted & present) / len(wanted) if wanted else 1.0
 
 
+_WORDS = re.compile(r"\w+")
+
+
 def candidate_sentences(passages: Sequence[Passage]) -> list[Sentence]:
+    """The passages' sentences, each text once: a story that several outlets carry (or a
+    repost) is cited from the best-ranked passage that holds it."""
     seen: set[str] = set()
     found = []
     for rank, passage in enumerate(passages):
         for stored in passage.sentences:
             text = passage.sentence_text(stored)
-            if text not in seen:
-                seen.add(text)
+            key = " ".join(_WORDS.findall(text.casefold()))  # spacing and punctuation aside
+            if key not in seen:
+                seen.add(key)
                 found.append(Sentence(passage, rank, stored, text))
     return found
 

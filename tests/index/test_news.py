@@ -1,8 +1,12 @@
 """News metadata and deletion, on a real store."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 import index
+import qa
 from index.filters import day_number
 from index.settings import Settings
 
@@ -28,3 +32,28 @@ def test_delete_by_id_and_by_source(news_settings: Settings) -> None:
     # Nothing of the deleted articles is left: chunks and sentences go with the record.
     assert {m["article_id"] for m in store._chunks.get(include=["metadatas"])["metadatas"]} == {"bbc-budget"}
     assert {m["article_id"] for m in store._sentences.get(include=["metadatas"])["metadatas"]} == {"bbc-budget"}
+
+
+def test_near_duplicate_articles_share_a_cluster_and_are_cited_once(
+    news_settings: Settings, tmp_path: Path
+) -> None:
+    # A wire story as two outlets ran it: another headline, a comma less in each sentence,
+    # one more closing sentence.
+    body = " ".join(
+        f"Dock {i} in Dover reopened on Tuesday after the ferry strike, which lasted 12 days, "
+        f"and crews cleared {i * 40} waiting lorries." for i in range(8)
+    )
+    wire = {"id": "wire-dover", "source": "Reuters", "title": "Dover docks reopen",
+            "text": f"Dover docks reopen\n\n{body}"}
+    repost = {"id": "post-dover", "source": "Daily Post", "title": "Lorries move again in Dover",
+              "text": f"Lorries move again in Dover\n\n{body.replace(', and', ' and')} Services resume tomorrow."}
+    (tmp_path / "more.jsonl").write_text("".join(json.dumps(a) + "\n" for a in (wire, repost)))
+    index.ingest([tmp_path / "more.jsonl"], settings=news_settings, progress=False)
+    stats = index.stats(settings=news_settings)
+    assert (stats.duplicate_clusters, stats.duplicate_articles) == (1, 2)
+    store = index.open_store(settings=news_settings)
+    assert {i: c for i, _, c in store.signatures()}["post-dover"] == "wire-dover"
+
+    answer = qa.Engine(news_settings).ask("How many lorries did crews clear at dock 3 in Dover?")
+    quotes = [" ".join(c.quote.split()) for c in answer.citations]
+    assert any("120 waiting lorries" in q for q in quotes) and len(quotes) == len(set(quotes))

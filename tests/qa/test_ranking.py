@@ -80,3 +80,27 @@ def test_answerer_options_are_checked_with_a_message_that_says_what_is_allowed()
 def test_scoring_one_row_agrees_with_scoring_arrays() -> None:
     model = LinearModel({"a": 2.0, "b": -1.0}, bias=0.5)
     assert model.score_one({"a": 1.0, "b": 1.0}) == model.score({"a": np.array([1.0]), "b": np.array([1.0])})[0]
+
+
+def test_a_sentence_two_outlets_carry_is_a_candidate_once() -> None:
+    import numpy as np
+
+    from index.store import StoredChunk, StoredSentence
+    from qa.extractive import candidate_sentences
+    from qa.retrieval import Passage
+
+    def passage(article_id: str, text: str) -> Passage:
+        chunk = StoredChunk(f"{article_id}#0", article_id, 0, 0, len(text), text, "T", "S", None, None)
+        ends = [i + 1 for i, c in enumerate(text) if c == "."]
+        starts = [0] + [e + 1 for e in ends[:-1]]
+        vector = np.zeros(3, dtype=np.float32)
+        return Passage(chunk, 1.0, 0.5, 0.0, tuple(StoredSentence(s, e, vector) for s, e in zip(starts, ends)))
+
+    wire = passage("wire", "The strike lasted 12 days, and ended on Tuesday. Ferries sailed again.")
+    repost = passage("post", "The strike lasted 12 days and ended on Tuesday. Lorries moved on.")
+    found = candidate_sentences([wire, repost])
+    assert [(s.passage.article_id, s.text) for s in found] == [
+        ("wire", "The strike lasted 12 days, and ended on Tuesday."),
+        ("wire", "Ferries sailed again."),
+        ("post", "Lorries moved on."),
+    ]
