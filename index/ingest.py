@@ -122,30 +122,20 @@ def _ingest_all(
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size}: use at least 1 article per batch")
     embedder = embedder or Embedder(settings.model)
-    target = Store.open(settings.store, embedder.name, embedder.dim, create=True)
-    chunker = Chunker(settings.chunk_tokens, embedder.max_word_pieces, embedder.count_word_pieces)
-    pending: dict[str, ArticleWrite] = {}  # changed articles waiting for a full batch
-    with target.writing():
-        clusters = Clusters(target.signatures())
+    store = Store.open(settings.store, embedder.name, embedder.dim, create=True)
+    with store.writing():
+        run = _Run(store, embedder, settings, report)
+        pending: dict[str, ArticleWrite] = {}  # changed articles waiting for a full batch
         for batch in _batches(articles, batch_size):
-            for write in _changed(batch, target, chunker, settings, report, clusters):
+            for write in run.changed(batch):
                 pending.pop(write.article.id, None)  # a later copy of an id wins
                 pending[write.article.id] = write
-                _cluster(write, clusters)
             if len(pending) >= batch_size:
-                _write(list(pending.values()), target, embedder, report, clusters)
+                run.write(list(pending.values()))
                 pending.clear()
         if pending:
-            _write(list(pending.values()), target, embedder, report, clusters)
+            run.write(list(pending.values()))
     return report
-
-
-def _cluster(write: ArticleWrite, clusters: Clusters) -> None:
-    """Put a new or changed article in the cluster of a stored near-duplicate, if any."""
-    clusters.remove(write.article.id)  # its old version is no duplicate of it
-    write.signature = signature(write.article.text)
-    write.cluster = clusters.find(write.signature) or write.article.id
-    clusters.add(write.article.id, write.signature, write.cluster)
 
 
 def _batches(articles: Iterable[Article], size: int) -> Iterator[list[Article]]:
@@ -159,60 +149,71 @@ def _batches(articles: Iterable[Article], size: int) -> Iterator[list[Article]]:
         yield batch
 
 
-def _changed(
-    batch: list[Article], store: Store, chunker: Chunker, settings: Settings,
-    report: IngestReport, clusters: Clusters,
-) -> list[ArticleWrite]:
-    """The articles of a batch that are new or changed, cut into chunks and sentences."""
-    stored = store.fingerprints([a.id for a in batch])
-    # An edited file gets a new id (ids hash the text): its old article goes once the new
-    # one is in, even if that happened in an earlier, killed ingest.
-    by_origin = store.ids_from_origins([a.origin for a in batch if a.origin])
-    writes = []
-    for article in batch:
-        older = [i for i in by_origin.get(article.origin or "", []) if i != article.id]
-        print_ = fingerprint(article, settings.chunk_tokens)
-        if stored.get(article.id) == print_:
-            report.unchanged.append(article.id)
-            _remove(older, store, report, clusters)
-            continue
-        chunks = chunker.split(article.text)
-        sentences = [
-            SentenceSpan(chunk.index, start, end)
-            for chunk in chunks for start, end in sentence_spans(chunk.text, offset=chunk.start)
-        ]
-        writes.append(ArticleWrite(article, print_, chunks, sentences, older=older))
-        replaced = article.id in stored or older
-        (report.replaced if replaced else report.added).append(article.id)
-    return writes
+class _Run:
+    """One ingest, holding the store's write lock: what it writes and what it has seen."""
 
+    def __init__(self, store: Store, embedder: Embedder, settings: Settings, report: IngestReport) -> None:
+        self.store, self.embedder, self.settings, self.report = store, embedder, settings, report
+        self.chunker = Chunker(settings.chunk_tokens, embedder.max_word_pieces, embedder.count_word_pieces)
+        self.clusters = Clusters(store.signatures())
 
-def _write(
-    writes: list[ArticleWrite], store: Store, embedder: Embedder, report: IngestReport,
-    clusters: Clusters,
-) -> None:
-    # One call each for every chunk and every sentence of the batch: the model sorts them
-    # by length, so its own batches carry little padding.
-    chunk_vectors = embedder.encode([c.text for w in writes for c in w.chunks])
-    sentence_vectors = embedder.encode([w.article.text[s.start : s.end] for w in writes for s in w.sentences])
-    chunk_at = sentence_at = 0
-    for w in writes:
-        w.embeddings = chunk_vectors[chunk_at : chunk_at + len(w.chunks)]
-        w.sentence_embeddings = sentence_vectors[sentence_at : sentence_at + len(w.sentences)]
-        chunk_at += len(w.chunks)
-        sentence_at += len(w.sentences)
-    store.write_articles(writes)
-    report.texts_embedded += len(chunk_vectors) + len(sentence_vectors)
-    report.chunks_written += len(chunk_vectors)
-    for w in writes:
-        _remove(w.older, store, report, clusters)
+    def changed(self, batch: list[Article]) -> list[ArticleWrite]:
+        """The articles of a batch that are new or changed, cut into chunks and sentences
+        and placed in their near-duplicate cluster."""
+        stored = self.store.fingerprints([a.id for a in batch])
+        # An edited file gets a new id (ids hash the text): its old article goes once the
+        # new one is in, even if that happened in an earlier, killed ingest.
+        by_origin = self.store.ids_from_origins([a.origin for a in batch if a.origin])
+        writes = []
+        for article in batch:
+            older = [i for i in by_origin.get(article.origin or "", []) if i != article.id]
+            print_ = fingerprint(article, self.settings.chunk_tokens)
+            if stored.get(article.id) == print_:
+                self.report.unchanged.append(article.id)
+                self.remove(older)
+                continue
+            chunks = self.chunker.split(article.text)
+            sentences = [
+                SentenceSpan(chunk.index, start, end)
+                for chunk in chunks for start, end in sentence_spans(chunk.text, offset=chunk.start)
+            ]
+            write = ArticleWrite(article, print_, chunks, sentences, older=older)
+            self._cluster(write)
+            writes.append(write)
+            replaced = article.id in stored or older
+            (self.report.replaced if replaced else self.report.added).append(article.id)
+        return writes
 
+    def _cluster(self, write: ArticleWrite) -> None:
+        self.clusters.remove(write.article.id)  # its old version is no duplicate of it
+        write.signature = signature(write.article.text)
+        write.cluster = self.clusters.find(write.signature) or write.article.id
+        self.clusters.add(write.article.id, write.signature, write.cluster)
 
-def _remove(article_ids: list[str], store: Store, report: IngestReport, clusters: Clusters) -> None:
-    for article_id in article_ids:
-        store.delete_article(article_id)
-        report.removed.append(article_id)
-        clusters.remove(article_id)
+    def write(self, writes: list[ArticleWrite]) -> None:
+        # One call each for every chunk and every sentence of the batch: the model sorts
+        # them by length, so its own batches carry little padding.
+        chunk_vectors = self.embedder.encode([c.text for w in writes for c in w.chunks])
+        sentence_vectors = self.embedder.encode(
+            [w.article.text[s.start : s.end] for w in writes for s in w.sentences]
+        )
+        chunk_at = sentence_at = 0
+        for w in writes:
+            w.embeddings = chunk_vectors[chunk_at : chunk_at + len(w.chunks)]
+            w.sentence_embeddings = sentence_vectors[sentence_at : sentence_at + len(w.sentences)]
+            chunk_at += len(w.chunks)
+            sentence_at += len(w.sentences)
+        self.store.write_articles(writes)
+        self.report.texts_embedded += len(chunk_vectors) + len(sentence_vectors)
+        self.report.chunks_written += len(chunk_vectors)
+        for w in writes:
+            self.remove(w.older)
+
+    def remove(self, article_ids: list[str]) -> None:
+        for article_id in article_ids:
+            self.store.delete_article(article_id)
+            self.report.removed.append(article_id)
+            self.clusters.remove(article_id)
 
 
 @dataclass
