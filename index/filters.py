@@ -83,16 +83,6 @@ class Filters:
             return False
         return not (self.until and day > (self.until - _EPOCH).days)
 
-    def describe(self) -> str:
-        parts = []
-        if self.sources:
-            parts.append("source " + " or ".join(self.sources))
-        if self.since:
-            parts.append(f"since {self.since}")
-        if self.until:
-            parts.append(f"until {self.until}")
-        return ", ".join(parts)
-
 
 def _date(name: str, value: str | date | None) -> date | None:
     if value is None or value == "":

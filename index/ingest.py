@@ -242,10 +242,10 @@ def delete(
     target = Store.open(settings.store, embedder.name, embedder.dim)
     report = DeleteReport()
     with target.writing():
-        wanted = list(dict.fromkeys(article_ids))
+        wanted = dict.fromkeys(article_ids)  # in order, each once
         for source in sources:
             found = target.ids_from_source(source)
-            wanted += [i for i in found if i not in wanted]
+            wanted.update(dict.fromkeys(found))
             if not found:
                 report.missing.append(f"source {source!r}")
         complete = target.article_ids()

@@ -360,14 +360,7 @@ class Store:
 
     def article_ids(self) -> set[str]:
         """The articles readers may see: those with a record (see the module's docstring)."""
-        ids: set[str] = set()
-        offset = 0
-        while True:
-            page = self._articles.get(include=[], limit=_PAGE, offset=offset)["ids"]
-            ids.update(page)
-            if len(page) < _PAGE:
-                return ids
-            offset += _PAGE
+        return {i for page in _pages(self._articles, []) for i in page["ids"]}
 
     def article(self, article_id: str) -> StoredArticle:
         got = self._articles.get(ids=[article_id], include=["documents", "metadatas"])
@@ -407,13 +400,8 @@ class Store:
                 yield article_id, str(meta["minhash"]), str(meta.get("cluster") or article_id)
 
     def _records(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        offset = 0
-        while True:
-            page = self._articles.get(include=["metadatas"], limit=_PAGE, offset=offset)
-            yield from zip(page["ids"], page["metadatas"] or [])  # type: ignore[misc]
-            if len(page["ids"]) < _PAGE:
-                return
-            offset += _PAGE
+        for page in _pages(self._articles, ["metadatas"]):
+            yield from zip(page["ids"], page["metadatas"] or [])
 
     def is_empty(self) -> bool:
         return self._articles.count() == 0
@@ -426,15 +414,10 @@ class Store:
         from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
         complete = self.article_ids() if complete is None else complete
-        offset = 0
-        while True:
-            page = self._chunks.get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)
-            for text, meta in zip(page["documents"], page["metadatas"]):  # type: ignore[arg-type]
+        for page in _pages(self._chunks, ["documents", "metadatas"]):
+            for text, meta in zip(page["documents"], page["metadatas"]):
                 if meta["article_id"] in complete:
                     yield metadata_dict_to_node(dict(meta), text=text)  # type: ignore[return-value]
-            if len(page["ids"]) < _PAGE:
-                return
-            offset += _PAGE
 
     def dense(
         self, query: np.ndarray, k: int, filters: Filters | None = None,
@@ -485,6 +468,17 @@ class Store:
             i: np.asarray(e, dtype=np.float32)
             for page in pages for i, e in zip(page["ids"], page["embeddings"])
         }
+
+
+def _pages(collection: Collection, include: list[str]) -> Iterator[Any]:
+    """Every record of a collection, `_PAGE` at a time."""
+    offset = 0
+    while True:
+        page = collection.get(include=include, limit=_PAGE, offset=offset)  # type: ignore[arg-type]
+        yield page
+        if len(page["ids"]) < _PAGE:
+            return
+        offset += _PAGE
 
 
 def _vectors(collection: Collection, lookups: list[dict[str, Any]]) -> list[Any]:
