@@ -52,8 +52,8 @@ def open_store(store: str | None = None, *, settings: Settings | None = None, cr
     from index.embedding import Embedder
 
     settings = Settings.resolve(store, settings)
-    embedder = Embedder(settings.model)
-    return Store.open(settings.store, embedder.name, embedder.dim, create=create)
+    embedder = Embedder.for_settings(settings)
+    return Store.open(settings, embedder.name, embedder.dim, create=create)
 
 
 def get_article(article_id: str, store: str | None = None, *, settings: Settings | None = None) -> StoredArticle:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from index.errors import ModelError
-from index.settings import DEFAULT_MODEL
+from index.errors import ConfigError, ModelError
+from index.settings import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, Settings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -44,10 +44,23 @@ def resolve_model(model: str) -> tuple[str, Path]:
 
 
 class Embedder:
-    """Encodes texts into unit-length vectors; loads lazily, shared per model folder."""
+    """Encodes texts into unit-length vectors; loads lazily, shared per model folder.
 
-    def __init__(self, model: str = DEFAULT_MODEL) -> None:
-        self.name, self.path = resolve_model(model)
+    `backend` "torch" runs the model with sentence-transformers; "onnx-int8" runs the
+    same model, exported with int8 weights, with onnxruntime (see `index.quantized`).
+    Their vectors differ slightly, so a store records which one built it.
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND) -> None:
+        if backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+        self.model_name, self.path = resolve_model(model)
+        self.backend = backend
+        self.name = self.model_name if backend == "torch" else f"{self.model_name} ({backend})"
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Embedder:
+        return cls(settings.model, settings.backend)
 
     @cached_property
     def dim(self) -> int:
@@ -55,6 +68,18 @@ class Embedder:
         if pooling.is_file():
             return int(json.loads(pooling.read_text())["word_embedding_dimension"])
         return int(json.loads((self.path / "config.json").read_text())["hidden_size"])
+
+    @cached_property
+    def mean_pooled(self) -> bool:
+        """Whether the model's vector is the mean of its token states (so a span's vector
+        can be pooled from the states of the text around it)."""
+        pooling = self.path / "1_Pooling" / "config.json"
+        if not pooling.is_file():
+            return False
+        modes = json.loads(pooling.read_text())
+        return bool(modes.get("pooling_mode_mean_tokens")) and not any(
+            on for mode, on in modes.items() if mode.startswith("pooling_mode_") and mode != "pooling_mode_mean_tokens"
+        )
 
     @cached_property
     def max_word_pieces(self) -> int:
@@ -70,13 +95,64 @@ class Embedder:
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = _model(self.path).encode(
-            list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        if self.backend == "torch":
+            vectors = _model(self.path).encode(
+                list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
+            )
+            return np.asarray(vectors, dtype=np.float32)
+        states = self._token_states(texts, batch_size)
+        return np.stack([_unit(s.mean(axis=0)) for s in states]).astype(np.float32)
 
     def encode_one(self, text: str) -> np.ndarray:
         return self.encode([text])[0]
+
+    def encode_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], batch_size: int = 32
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Each text's vector, and a vector for each of its (start, end) character spans.
+
+        For a mean-pooled model, one pass: a span's vector is the mean of the states of
+        the tokens inside it. Otherwise the spans are encoded as texts of their own.
+        """
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        if not self.mean_pooled:
+            pieces = self.encode([t[a:b] for t, ss in zip(texts, spans) for a, b in ss], batch_size)
+            bounds = np.cumsum([len(ss) for ss in spans])[:-1]
+            return self.encode(texts, batch_size), list(np.split(pieces, bounds))
+        states = self._token_states(texts, batch_size)
+        tokenizer = _tokenizer(self.path)
+        vectors = np.stack([_unit(s.mean(axis=0)) for s in states]).astype(np.float32)
+        span_vectors = []
+        for text, tokens, text_spans in zip(texts, states, spans):
+            encoding = tokenizer.encode(text)
+            offsets = [
+                (-1, -1) if special else (a, b)
+                for (a, b), special in zip(encoding.offsets, encoding.special_tokens_mask)
+            ][: len(tokens)]
+            rows = np.zeros((len(text_spans), self.dim), dtype=np.float32)
+            for k, (start, end) in enumerate(text_spans):
+                inside = [i for i, (a, b) in enumerate(offsets) if start <= a and b <= end and a < b]
+                rows[k] = _unit(tokens[inside].mean(axis=0) if inside else tokens.mean(axis=0))
+            span_vectors.append(rows)
+        return vectors, span_vectors
+
+    def _token_states(self, texts: Sequence[str], batch_size: int) -> list[np.ndarray]:
+        if self.backend == "torch":
+            states = _model(self.path).encode(
+                list(texts), batch_size=batch_size, output_value="token_embeddings", convert_to_numpy=False
+            )
+            return [s.float().numpy() for s in states]
+        from index import quantized
+
+        return quantized.token_states(
+            self.path, _tokenizer(self.path), texts, batch_size, self.max_word_pieces
+        )
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm else vector
 
 
 @lru_cache(maxsize=4)
@@ -100,4 +176,5 @@ def _tokenizer(path: Path) -> Tokenizer:
         raise ModelError(f"{path} has no tokenizer.json; cannot count word pieces")
     tokenizer = Tokenizer.from_file(str(tokenizer_file))
     tokenizer.no_truncation()
+    tokenizer.no_padding()
     return tokenizer

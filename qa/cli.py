@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import index
 from index.errors import NewsQAError
-from index.settings import Settings
+from index.settings import BACKENDS, Settings
 from qa.answer import Answer
 
 
@@ -24,7 +24,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        settings = Settings.from_env(store=args.store, model=args.model)
+        settings = Settings.from_env(
+            store=args.store, model=args.model, backend=args.backend, chroma_url=args.chroma_url
+        )
         return int(args.run(args, settings) or 0)
     except NewsQAError as error:
         print(f"newsqa: error: {error}", file=sys.stderr)
@@ -45,7 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--store", help="store folder (env NEWSQA_STORE)")
+    common.add_argument("--chroma-url", metavar="URL",
+                        help="use the store on a Chroma server instead: http://HOST:PORT[/DATABASE] "
+                             "(env NEWSQA_CHROMA_URL)")
     common.add_argument("--model", help="embedding model (env NEWSQA_MODEL)")
+    common.add_argument("--backend", choices=BACKENDS,
+                        help="run the model with torch or onnxruntime int8 (env NEWSQA_BACKEND)")
 
     narrowing = argparse.ArgumentParser(add_help=False)
     narrowing.add_argument("--source", action="append", metavar="NAME",
@@ -125,7 +132,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         _print_json(report.to_dict())
     else:
         print(report.summary())
-        print(f"store: {settings.store}")
+        print(f"store: {settings.where}")
     return 0 if not report.failed or report.added or report.unchanged or report.replaced else 1
 
 
@@ -236,7 +243,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.compare:
         systems |= evaluation.BASELINES | evaluation.ABLATIONS
     report = evaluation.evaluate(
-        args.file, settings=settings, fresh_store=args.store is None,
+        args.file, settings=settings, fresh_store=args.store is None and args.chroma_url is None,
         limit=args.limit, seed=args.seed, out_of_corpus=args.out_of_corpus, systems=systems,
     )
     print(json.dumps(report.to_dict(), indent=2) if args.json else evaluation.format_report(report))

@@ -52,8 +52,8 @@ class Engine:
         max_sentences: int | None = None,
     ) -> None:
         self.settings = settings
-        self.embedder = embedder or Embedder(settings.model)
-        self.store = Store.open(settings.store, self.embedder.name, self.embedder.dim)
+        self.embedder = embedder or Embedder.for_settings(settings)
+        self.store = Store.open(settings, self.embedder.name, self.embedder.dim)
         self.retriever = Retriever(self.store, self.embedder, retrieval)
         self._answerer_options = {"picker": picker, "abstainer": abstainer, "max_sentences": max_sentences}
         ExtractiveAnswerer.check(**self._answerer_options)
@@ -90,8 +90,8 @@ class Engine:
     def _check_not_empty(self) -> None:
         if self.store.is_empty():
             raise StoreError(
-                f"the store at {self.store.path} has no articles yet: "
-                f"newsqa ingest PATH --store {self.store.path}"
+                f"the store at {self.store.where} has no articles yet: "
+                f"newsqa ingest PATH {self.store.option}"
             )
 
 

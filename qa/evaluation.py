@@ -15,7 +15,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -173,10 +173,10 @@ def evaluate(
     """
     squad = load_squad(file)
     other = load_squad(out_of_corpus) if out_of_corpus else None
-    if fresh_store:
+    if fresh_store:  # always embedded: a fresh store never goes to a shared server
         with tempfile.TemporaryDirectory(prefix="newsqa-eval-") as folder:
-            return _run(squad, other, Settings.resolve(Path(folder) / "store", settings),
-                        limit, seed, systems, progress, str(file))
+            fresh = replace(settings, store=Path(folder) / "store", chroma_url=None)
+            return _run(squad, other, fresh, limit, seed, systems, progress, str(file))
     return _run(squad, other, settings, limit, seed, systems, progress, str(file))
 
 
@@ -189,7 +189,7 @@ def _run(
     from index.embedding import Embedder
     from qa.engine import Engine
 
-    embedder = Embedder(settings.model)
+    embedder = Embedder.for_settings(settings)
     ingest_articles(squad.articles, settings=settings, embedder=embedder, progress=progress)
     engines = {name: Engine(settings, embedder, **options) for name, options in systems.items()}
     built = {name: engine.reply for name, engine in engines.items()}
@@ -208,7 +208,7 @@ def _run(
             reply = system(question.question)
             seconds = time.perf_counter() - started
             into[name].append(judge(question, reply, texts, seconds))
-    report = EvalReport(file=file, store=str(settings.store), out_of_corpus_file=other.path if other else None)
+    report = EvalReport(file=file, store=settings.where, out_of_corpus_file=other.path if other else None)
     for name in built:
         report.metrics[name] = summarize(outcomes[name], foreign_outcomes[name])
     return report

@@ -1,9 +1,24 @@
-"""Shared fixtures: the shipped seeds, ingested once per test session into a temp store."""
+"""Shared fixtures: stores of each kind (an embedded folder, a database on a real Chroma
+server started for the session) holding the shipped seeds or a tiny news feed.
+
+Fixtures whose name ends in `settings` (`store_settings`, `news_settings`,
+`seeded_settings`) run each test that uses them once per store mode.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -15,18 +30,79 @@ SEEDS = ROOT / "seeds"
 VOTES = "How many votes did Maduro get?"
 
 
+STORE_MODES = ("embedded", "server")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Server-mode write locks live in the cache: keep them out of the user's.
+    os.environ["NEWSQA_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture(scope="session")
-def seeded_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = Settings.from_env(store=tmp_path_factory.mktemp("seeded") / "store")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Chroma server (`chroma run`) on a free loopback port, for the session."""
+    command = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
+    if command is None:
+        pytest.skip("the chroma command is missing: pip install chromadb")
+    folder = tmp_path_factory.mktemp("chroma-server")
+    port = _free_port()
+    with open(folder / "server.log", "wb") as log:
+        server = subprocess.Popen(
+            [command, "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"chroma run did not start: {(folder / 'server.log').read_text()[-2000:]}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def settings_for(mode: str, folder: Path, request: pytest.FixtureRequest | None) -> Settings:
+    """Settings of a new, empty store: a folder, or a database of its own on the server."""
+    settings = replace(Settings.from_env(store=folder / "store"), chroma_url=None)
+    if mode == "embedded":
+        return settings
+    assert request is not None
+    server = request.getfixturevalue("chroma_server")
+    return replace(settings, chroma_url=f"{server}/test_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session", params=STORE_MODES)
+def seeded_settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = settings_for(request.param, tmp_path_factory.mktemp("seeded"), request)
     report = index.ingest([SEEDS], settings=settings, progress=False)
     assert len(report.added) == 2 and not report.failed
     return settings
 
 
-@pytest.fixture()
-def store_settings(tmp_path: Path) -> Settings:
+@pytest.fixture(params=STORE_MODES)
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Settings for a fresh, empty store of this test's own."""
-    return Settings.from_env(store=tmp_path / "store")
+    return settings_for(request.param, tmp_path, request)
+
+
+@pytest.fixture()
+def embedded_settings(tmp_path: Path) -> Settings:
+    """A fresh store in a folder: for tests about the embedded store's files."""
+    return settings_for("embedded", tmp_path, None)
 
 
 # Four short reports from two outlets on three days: enough to see filters and deletion.
@@ -48,12 +124,17 @@ NEWS = [
 ]
 
 
-@pytest.fixture()
-def news_settings(tmp_path: Path) -> Settings:
+@pytest.fixture(params=STORE_MODES)
+def news_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """A fresh store of this test's own holding NEWS."""
     feed = tmp_path / "news.jsonl"
     feed.write_text("".join(json.dumps(item) + "\n" for item in NEWS))
-    settings = Settings.from_env(store=tmp_path / "store")
+    settings = settings_for(request.param, tmp_path, request)
     report = index.ingest([feed], settings=settings, progress=False)
     assert len(report.added) == len(NEWS) and not report.failed
     return settings
+
+
+def store_args(settings: Settings) -> list[str]:
+    """The CLI options that name the store of these settings."""
+    return ["--chroma-url", settings.chroma_url] if settings.chroma_url else ["--store", str(settings.store)]

@@ -93,7 +93,7 @@ def seed_if_empty(settings: Settings, seeds: Path = SEEDS) -> None:
     except index.StoreError:
         empty = True  # no store yet
     if empty and seeds.is_dir():
-        print(f"The store at {settings.store} is empty: ingesting the sample articles in {seeds}")
+        print(f"The store at {settings.where} is empty: ingesting the sample articles in {seeds}")
         print(index.ingest([seeds], settings=settings).summary())
 
 

@@ -17,6 +17,7 @@ import qa
 from index.errors import StoreError
 from index.settings import Settings
 from index.store import JOURNAL_FILE
+from tests.conftest import settings_for
 
 pytestmark = pytest.mark.slow
 
@@ -66,29 +67,29 @@ def _check_whole_or_absent(settings: Settings) -> set[str]:
 
 
 def test_a_second_writer_is_refused_at_once_with_a_clear_message(
-    store_settings: Settings, tmp_path: Path
+    embedded_settings: Settings, tmp_path: Path
 ) -> None:
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(store_settings.store)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD_LOCK, str(embedded_settings.store)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with pytest.raises(StoreError, match="another process is writing to the store"):
-            index.ingest([_feed(tmp_path / "feed.jsonl", 1)], settings=store_settings, progress=False)
+            index.ingest([_feed(tmp_path / "feed.jsonl", 1)], settings=embedded_settings, progress=False)
         cli = subprocess.run(
-            [*NEWSQA, "delete", "a00", "--store", str(store_settings.store)],
+            [*NEWSQA, "delete", "a00", "--store", str(embedded_settings.store)],
             capture_output=True, text=True, timeout=120,
         )
         assert cli.returncode == 1 and "Traceback" not in cli.stderr
         assert cli.stderr.strip().splitlines() == [
-            f"newsqa: error: another process is writing to the store at {store_settings.store} "
+            f"newsqa: error: another process is writing to the store at {embedded_settings.store} "
             "(an ingest or a delete); wait for it to finish and try again"
         ]
     finally:
         holder.kill()
         holder.wait()
     # The lock dies with its holder, even killed: writing works again.
-    report = index.ingest([tmp_path / "feed.jsonl"], settings=store_settings, progress=False)
+    report = index.ingest([tmp_path / "feed.jsonl"], settings=embedded_settings, progress=False)
     assert report.added == ["a00"]
 
 
@@ -113,31 +114,31 @@ def _ingest_and_kill(feed: Path, store: Path, target: str, delay: float) -> None
 
 
 def test_ingests_killed_mid_write_leave_a_consistent_store_that_the_next_ingest_completes(
-    store_settings: Settings, tmp_path: Path
+    embedded_settings: Settings, tmp_path: Path
 ) -> None:
     feed = _feed(tmp_path / "feed.jsonl", 30)
-    journal = store_settings.store / JOURNAL_FILE
+    journal = embedded_settings.store / JOURNAL_FILE
     left_unfinished = 0
     for delay in (0.0, 0.02, 0.035):  # each ingest first repairs what the last one left
         # Kill it a batch past anything an earlier run wrote or noted, so that only the
         # new process can write the target.
         noted = journal.read_text().split() if journal.exists() else []
         done = max((int(i[1:]) for i in noted), default=-1)
-        _ingest_and_kill(feed, store_settings.store, f"a{done + 5:02d}", delay)
-        visible = _check_whole_or_absent(store_settings)
-        store = _fresh_store(store_settings)
+        _ingest_and_kill(feed, embedded_settings.store, f"a{done + 5:02d}", delay)
+        visible = _check_whole_or_absent(embedded_settings)
+        store = _fresh_store(embedded_settings)
         left_unfinished += len(set(store._articles.get(include=[])["ids"]) - visible) + len(
             {m["article_id"] for m in store._chunks.get(include=["metadatas"])["metadatas"]} - visible
         )
-        answer = qa.Engine(store_settings).ask("How many new homes did the council of town 2 approve?")
+        answer = qa.Engine(embedded_settings).ask("How many new homes did the council of town 2 approve?")
         assert answer.citations and all(c.article_id in visible for c in answer.citations)
     assert left_unfinished, "no kill landed mid-write: the repair was not exercised"
 
-    report = index.ingest([feed], settings=store_settings, progress=False)
+    report = index.ingest([feed], settings=embedded_settings, progress=False)
     assert not report.failed and sorted(report.added + report.replaced + report.unchanged) == [
         f"a{i:02d}" for i in range(30)
     ]
-    store = _fresh_store(store_settings)
+    store = _fresh_store(embedded_settings)
     assert store.article_ids() == {f"a{i:02d}" for i in range(30)}
     # No duplicates and no orphans: exactly the recorded chunks and sentences are stored.
     records = store._articles.get(include=["metadatas"])["metadatas"]
@@ -150,15 +151,15 @@ def test_ingests_killed_mid_write_leave_a_consistent_store_that_the_next_ingest_
 
 
 def test_a_running_engine_keeps_answering_while_another_process_ingests(
-    store_settings: Settings, tmp_path: Path
+    embedded_settings: Settings, tmp_path: Path
 ) -> None:
     first = _feed(tmp_path / "first.jsonl", 4)
-    index.ingest([first], settings=store_settings, progress=False)
-    engine = qa.Engine(store_settings)
+    index.ingest([first], settings=embedded_settings, progress=False)
+    engine = qa.Engine(embedded_settings)
     assert engine.ask("How many new homes did the council of town 2 approve?").citations
     more = tmp_path / "more.jsonl"
     more.write_text(_feed(tmp_path / "all.jsonl", 8).read_text().split("\n", 4)[4])  # a04-a07
-    subprocess.run([sys.executable, "-c", INGEST, str(more), str(store_settings.store)], check=True)
+    subprocess.run([sys.executable, "-c", INGEST, str(more), str(embedded_settings.store)], check=True)
     # This process cannot read the vectors the other one wrote (Chroma's embedded store,
     # see index/store.py): it answers from what it can read, never with an error.
     from chromadb.errors import ChromaError
@@ -168,4 +169,23 @@ def test_a_running_engine_keeps_answering_while_another_process_ingests(
     answer = engine.ask("How many new homes did the council of town 6 approve?")
     assert all(c.article_id in {"a00", "a01", "a02", "a03", "a04", "a05", "a06", "a07"} for c in answer.citations)
     assert engine.ask("How many new homes did the council of town 2 approve?").citations
-    assert len(_fresh_store(store_settings).article_ids()) == 8
+    assert len(_fresh_store(embedded_settings).article_ids()) == 8
+
+
+def test_on_a_chroma_server_a_running_engine_sees_what_another_process_ingests(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    settings = settings_for("server", tmp_path, request)
+    index.ingest([_feed(tmp_path / "first.jsonl", 4)], settings=settings, progress=False)
+    engine = qa.Engine(settings)  # one app instance ...
+    assert engine.ask("How many new homes did the council of town 2 approve?").citations
+    more = tmp_path / "more.jsonl"
+    more.write_text(_feed(tmp_path / "all.jsonl", 8).read_text().split("\n", 4)[4])  # a04-a07
+    # ... and another process adding articles to the same store on the server
+    added = subprocess.run(
+        [*NEWSQA, "ingest", str(more), "--chroma-url", str(settings.chroma_url)],
+        capture_output=True, text=True,
+    )
+    assert added.returncode == 0, added.stderr
+    answer = engine.ask("How many new homes did the council of town 6 approve?")
+    assert answer.citations and answer.citations[0].article_id == "a06"

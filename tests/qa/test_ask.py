@@ -61,7 +61,9 @@ def test_other_seed_questions_cite_the_sentence_holding_the_answer(
 def test_a_follow_up_uses_the_previous_question(seeded_settings: Settings) -> None:
     first = "Who won the Venezuelan presidential election?"
     answer = qa.ask("How many votes did he get?", settings=seeded_settings, history=[first])
-    assert "5.8 million" in answer.citations[0].quote
+    assert any("5.8 million" in c.quote for c in answer.citations)
+    alone = qa.ask("How many votes did he get?", settings=seeded_settings)  # who is "he"?
+    assert not any("5.8 million" in c.quote for c in alone.citations)
     assert is_follow_up("How many votes did he get?") and not is_follow_up(VOTES)
 
 
@@ -85,11 +87,12 @@ def test_search_returns_ranked_passages(seeded_settings: Settings) -> None:
 def test_repeated_asks_reuse_the_loaded_model_and_store(seeded_settings: Settings) -> None:
     qa.ask(VOTES, settings=seeded_settings)
     engine, loads = engine_for(seeded_settings), _model.cache_info().misses
+    engines = engine_for.cache_info().currsize
     for _ in range(1000):
         qa.ask(VOTES, settings=seeded_settings)
     assert engine_for(seeded_settings) is engine
     assert _model.cache_info().misses == loads
-    assert engine_for.cache_info().currsize == 1
+    assert engine_for.cache_info().currsize == engines
 
 
 def test_empty_and_over_long_questions_get_clear_errors(seeded_settings: Settings) -> None:

