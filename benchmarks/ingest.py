@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -32,8 +31,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import index  # noqa: E402
+from memory import peak_rss_mib  # noqa: E402
 from index.article import Article  # noqa: E402
 from index.chunking import Chunker  # noqa: E402
 from index.embedding import Embedder  # noqa: E402
@@ -105,7 +106,7 @@ def run_stage(stage: str, work: Path, limit: int | None) -> dict[str, float]:
         result["seconds"] = time.perf_counter() - start
         result["chunks"] = report.chunks_written
         result["articles_written"] = len(report.added) + len(report.replaced)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = peak_rss_mib()
     return result
 
 
