@@ -8,6 +8,8 @@ matches "BBC". An article with no date never passes a date filter.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 from datetime import date, datetime, timezone
 from typing import Any, Iterable, Mapping
 
@@ -73,6 +75,15 @@ class Filters:
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def mask(self, sources: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """`matches` for many chunks at once, given their source keys and days."""
+        keep = np.isin(sources, self.sources) if self.sources else np.ones(len(days), dtype=bool)
+        if self.since:
+            keep &= days >= (self.since - _EPOCH).days
+        if self.until:
+            keep &= days <= (self.until - _EPOCH).days
+        return keep
 
     def matches(self, meta: Mapping[str, Any]) -> bool:
         """The same test as `where()`, in Python, for one chunk's metadata."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,9 +48,11 @@ if TYPE_CHECKING:
 CHUNKS = "newsqa_chunks"
 SENTENCES = "newsqa_sentences"
 ARTICLES = "newsqa_articles"
-SCHEMA = 4  # 2: sentence embeddings; 3: author, source_key, published_day; 4: pooled sentences
+SCHEMA = 4  # 2: sentence embeddings; 3: author, source_key, published_day;
+# 4: sentences pooled from their passage, with ids by chunk
 _PAGE = 5000
 _CHECK = 64  # articles checked together when repairing
+OVERFETCH = 4  # a filtered search first looks among this many times the hits it needs
 LOCK_FILE = "newsqa-write.lock"
 JOURNAL_FILE = "newsqa-journal"
 
@@ -80,6 +83,7 @@ class StoredChunk:
     url: str | None
     published: str | None
     author: str | None = None
+    sentences: int = 0  # how many sentences the store holds for it
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,11 @@ def _reason(error: Exception) -> str:
 
 def chunk_id(article_id: str, index: int) -> str:
     return f"{article_id}#{index}"
+
+
+def sentence_id(chunk: str, index: int) -> str:
+    """The id of a chunk's index-th sentence: looked up by id, never searched for."""
+    return f"{chunk}/{index}"
 
 
 class Store:
@@ -250,7 +259,8 @@ class Store:
         if self.embedded:
             rebuild = f"delete {self.where} (or choose a new --store)"
         else:
-            rebuild = f"use a new database (--chroma-url {self.where.rstrip('/')}/NEW_NAME)"
+            server = re.sub(r"^(\w+://[^/]+).*", r"\1", self.where)
+            rebuild = f"use a new database (--chroma-url {server}/NEW_NAME)"
         if int(meta.get("schema", 0)) != SCHEMA:
             raise StoreError(
                 f"the store at {self.where} was built by another version of newsqa (store "
@@ -355,10 +365,12 @@ class Store:
         nodes, span_rows, records = [], [], []
         for w in writes:
             facts = article_facts(w.article)
+            per_chunk = Counter(sentence.chunk_index for sentence in w.sentences)
             for chunk, vector in zip(w.chunks, w.embeddings, strict=True):
                 meta = {
                     "article_id": w.article.id, "chunk_index": chunk.index,
-                    "start": chunk.start, "end": chunk.end, **facts,
+                    "start": chunk.start, "end": chunk.end, "sentences": per_chunk[chunk.index],
+                    **facts,
                 }
                 nodes.append(
                     TextNode(
@@ -505,30 +517,49 @@ class Store:
         `complete` is `article_ids()` when the caller has it: chunks of other articles
         (being written, or left by a killed writer) are dropped.
         """
-        from llama_index.core.vector_stores.types import VectorStoreQuery
-
         k = min(k, self._chunks.count())
         if k == 0:
             return []
         where = filters.where() if filters else None
+        if filters and where:
+            # Chroma's filtered search is slow on a large store (a quarter of a second at
+            # 100,000 chunks): look among the nearest OVERFETCH * k first, and ask Chroma
+            # to filter only when too few of them pass.
+            nearest = self._query(query, min(OVERFETCH * k, self._chunks.count()))
+            found = [(chunk, cos) for chunk, cos in nearest if filters.matches(_facts(chunk))][:k]
+            if len(found) < k:
+                found = self._query(query, k, where)
+        else:
+            found = self._query(query, k)
+        return [hit for hit in found if complete is None or hit[0].article_id in complete]
+
+    def _query(
+        self, query: np.ndarray, k: int, where: dict[str, Any] | None = None
+    ) -> list[tuple[StoredChunk, float]]:
+        from llama_index.core.vector_stores.types import VectorStoreQuery
+
         result = self._vectors.query(
             VectorStoreQuery(query_embedding=query.tolist(), similarity_top_k=k),
             **({"where": where} if where else {}),
         )
         # ChromaVectorStore reports exp(-distance); with cosine space, distance = 1 - cos.
-        found = [
+        return [
             (to_chunk(node), 1.0 + float(np.log(max(similarity, 1e-30))))
             for node, similarity in zip(result.nodes or [], result.similarities or [])
         ]
-        return [hit for hit in found if complete is None or hit[0].article_id in complete]
 
-    def sentences(self, chunk_ids: Sequence[str]) -> dict[str, list[StoredSentence]]:
-        """Each chunk's sentences, in order, with their embeddings (see `_vectors`)."""
-        if not chunk_ids:
+    def sentences(self, chunks: Sequence[StoredChunk]) -> dict[str, list[StoredSentence]]:
+        """Each chunk's sentences, in order, with their embeddings (see `_vectors`).
+
+        Read by id (each chunk knows how many sentences it has): a lookup by metadata
+        would scan every sentence of the store.
+        """
+        if not chunks:
             return {}
+        ids = {c.id: [sentence_id(c.id, k) for k in range(c.sentences)] for c in chunks}
         found: dict[str, list[StoredSentence]] = {}
-        pages = _vectors(self._sentences, [{"where": {"chunk_id": {"$in": list(chunk_ids)}}}]
-                         + [{"where": {"chunk_id": i}} for i in chunk_ids])
+        pages = _vectors(self._sentences, [{"ids": [i for each in ids.values() for i in each]}]
+                         + [{"ids": each} for each in ids.values() if each])
         for page in pages:
             for meta, vector in zip(page["metadatas"], page["embeddings"]):
                 found.setdefault(str(meta["chunk_id"]), []).append(
@@ -585,11 +616,18 @@ def _sentence_rows(
     if len(sentences) != len(embeddings):
         raise ValueError("one embedding per sentence")
     rows = []
-    for n, (sentence, vector) in enumerate(zip(sentences, embeddings)):
+    within: Counter[int] = Counter()  # sentences seen so far in each chunk
+    for sentence, vector in zip(sentences, embeddings):
         chunk = chunk_id(article_id, sentence.chunk_index)
         meta = {"article_id": article_id, "chunk_id": chunk, "start": sentence.start, "end": sentence.end}
-        rows.append((f"{chunk}/{n}", meta, vector))
+        rows.append((sentence_id(chunk, within[sentence.chunk_index]), meta, vector))
+        within[sentence.chunk_index] += 1
     return rows
+
+
+def _facts(chunk: StoredChunk) -> dict[str, Any]:
+    """What `Filters.matches` reads, from a chunk read back."""
+    return {"source_key": source_key(chunk.source), "published_day": day_number(chunk.published)}
 
 
 def to_chunk(node: Any) -> StoredChunk:
@@ -600,6 +638,7 @@ def to_chunk(node: Any) -> StoredChunk:
         start=int(meta["start"]), end=int(meta["end"]), text=node.get_content(),
         title=str(meta["title"]), source=str(meta["source"]), url=str(meta["url"]) or None,
         published=str(meta["published"]) or None, author=str(meta.get("author") or "") or None,
+        sentences=int(meta.get("sentences") or 0),
     )
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from index.embedding import Embedder
-from index.filters import Filters
+from index.filters import NO_DAY, Filters
 from index.store import Store, StoredChunk, StoredSentence, to_chunk
 from qa import weights
 from qa.ranking import PASSAGE_FEATURES, LinearModel, overlap, term_set
@@ -79,12 +79,17 @@ class LexicalIndex:
             BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=min(CANDIDATES, len(nodes)))
             if nodes else None
         )
-        self._meta = [node.metadata for node in nodes]  # in the BM25 corpus' order
+        # What filters test, in the BM25 corpus' order, as arrays: a mask over 100,000
+        # chunks then takes a millisecond instead of a Python loop's fraction of a second.
+        self._sources = np.array([str(n.metadata.get("source_key", "")) for n in nodes], dtype=object)
+        self._days = np.array([int(n.metadata.get("published_day", NO_DAY)) for n in nodes], dtype=np.int64)
         self._masking = threading.Lock()
 
     def search(self, query: str, filters: Filters | None = None) -> list[tuple[StoredChunk, float]]:
-        mask = [int(filters.matches(meta)) for meta in self._meta] if filters else None
-        return self._retrieve(query, mask)
+        mask = filters.mask(self._sources, self._days) if filters else None
+        if mask is not None and not mask.any():
+            return []
+        return self._retrieve(query, None if mask is None else mask.astype(int).tolist())
 
     def _retrieve(self, query: str, mask: list[int] | None) -> list[tuple[StoredChunk, float]]:
         """BM25 hits over the chunks whose `mask` entry is 1 (all of them for None)."""
@@ -186,7 +191,7 @@ class Candidates:
                 self.cosine[chunk_id] = float(embedding @ vector)
         unread = [i for i in ids if i not in self.sentences]
         if unread:
-            self.sentences.update(store.sentences(unread))
+            self.sentences.update(store.sentences([self.chunks[i] for i in unread]))
             for i in unread:
                 self.sentences.setdefault(i, [])
 

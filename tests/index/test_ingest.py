@@ -10,7 +10,7 @@ import index
 from index.embedding import Embedder
 from index.errors import StoreError
 from index.settings import Settings
-from index.store import Store
+from index.store import Store, to_chunk
 from tests.conftest import SEEDS
 
 pytestmark = pytest.mark.slow
@@ -133,8 +133,9 @@ def test_a_store_of_another_format_says_how_to_rebuild(store_settings: Settings)
 def test_every_sentence_of_every_passage_is_stored_with_its_embedding(store_settings: Settings) -> None:
     index.ingest([SEEDS], settings=store_settings, progress=False)
     store = index.open_store(settings=store_settings)
-    chunk_ids = [node.node_id for node in store.nodes()]
-    sentences = store.sentences(chunk_ids)
+    chunks = [to_chunk(node) for node in store.nodes()]
+    chunk_ids = [c.id for c in chunks]
+    sentences = store.sentences(chunks)
     assert set(sentences) == set(chunk_ids)
     for chunk_id, found in sentences.items():
         article = store.article(chunk_id.split("#")[0])

@@ -16,7 +16,7 @@ import index
 import qa
 from index.errors import StoreError
 from index.settings import Settings
-from index.store import JOURNAL_FILE
+from index.store import JOURNAL_FILE, to_chunk
 from tests.conftest import settings_for
 
 pytestmark = pytest.mark.slow
@@ -147,7 +147,8 @@ def test_ingests_killed_mid_write_leave_a_consistent_store_that_the_next_ingest_
     # ...and every vector reads back.
     chunk_ids = [n.node_id for n in store.nodes()]
     assert len(store.embeddings(chunk_ids)) == len(chunk_ids) == store._chunks.count()
-    assert sum(map(len, store.sentences(chunk_ids).values())) == store._sentences.count()
+    chunks = [to_chunk(node) for node in store.nodes()]
+    assert sum(map(len, store.sentences(chunks).values())) == store._sentences.count()
 
 
 def test_a_running_engine_keeps_answering_while_another_process_ingests(
