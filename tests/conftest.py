@@ -18,7 +18,8 @@ import urllib.request
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import pytest
 
@@ -39,10 +40,33 @@ def _cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["NEWSQA_CACHE"] = str(tmp_path_factory.mktemp("cache"))
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@contextmanager
+def serving(command: list[str], url: str, log: Path, what: str, timeout: float = 240,
+            **popen: Any) -> Iterator[str]:
+    """A server process, yielded once `url` answers, stopped afterwards; its output goes
+    to `log` and, if it never comes up, into the failure message."""
+    with open(log, "wb") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, **popen)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"{what} did not start:\n{log.read_text(errors='replace')[-3000:]}")
+                time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")
@@ -52,27 +76,13 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if command is None:
         pytest.skip("the chroma command is missing: pip install chromadb")
     folder = tmp_path_factory.mktemp("chroma-server")
-    port = _free_port()
-    with open(folder / "server.log", "wb") as log:
-        server = subprocess.Popen(
-            [command, "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"chroma run did not start: {(folder / 'server.log').read_text()[-2000:]}")
-                time.sleep(0.2)
+    with serving(
+        [command, "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)],
+        f"{url}/api/v2/heartbeat", folder / "server.log", "chroma run", timeout=60,
+    ):
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def settings_for(mode: str, folder: Path, request: pytest.FixtureRequest | None) -> Settings:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+from tests.conftest import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -29,38 +27,16 @@ sync_api = pytest.importorskip(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     store = tmp_path_factory.mktemp("chat") / "store"  # empty: the chat seeds it itself
-    log = open(tmp_path_factory.mktemp("log") / "server.log", "w+")
-    server = subprocess.Popen(
+    with serving(
         [sys.executable, "-m", "ui", "--store", str(store), "--port", str(port)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    pytest.fail(f"the chat did not start:\n{log.read()}")
-                time.sleep(0.5)
+        f"http://127.0.0.1:{port}/", tmp_path_factory.mktemp("log") / "server.log", "the chat",
+        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    ) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 def test_ask_a_question_and_see_the_cited_source_highlighted(chat_url: str) -> None:
