@@ -63,13 +63,18 @@ class Filters:
     def __bool__(self) -> bool:
         return bool(self.sources or self.since or self.until)
 
+    @property
+    def _first_day(self) -> int:
+        """The earliest day in range: `since`, or else the first day a date can have."""
+        return (self.since - _EPOCH).days if self.since else NO_DAY + 1
+
     def where(self) -> dict[str, Any] | None:
         """The Chroma `where` clause over chunk metadata, or None for no filter."""
         clauses: list[dict[str, Any]] = []
         if self.sources:
             clauses.append({"source_key": {"$in": list(self.sources)}})
-        if self.since:
-            clauses.append({"published_day": {"$gte": (self.since - _EPOCH).days}})
+        if self.since or self.until:  # an undated article is in no date range
+            clauses.append({"published_day": {"$gte": self._first_day}})
         if self.until:
             clauses.append({"published_day": {"$lte": (self.until - _EPOCH).days}})
         if not clauses:
@@ -79,8 +84,8 @@ class Filters:
     def mask(self, sources: np.ndarray, days: np.ndarray) -> np.ndarray:
         """`matches` for many chunks at once, given their source keys and days."""
         keep = np.isin(sources, self.sources) if self.sources else np.ones(len(days), dtype=bool)
-        if self.since:
-            keep &= days >= (self.since - _EPOCH).days
+        if self.since or self.until:
+            keep &= days >= self._first_day
         if self.until:
             keep &= days <= (self.until - _EPOCH).days
         return keep
@@ -90,7 +95,7 @@ class Filters:
         if self.sources and meta.get("source_key") not in self.sources:
             return False
         day = int(meta.get("published_day", NO_DAY))
-        if self.since and day < (self.since - _EPOCH).days:
+        if (self.since or self.until) and day < self._first_day:
             return False
         return not (self.until and day > (self.until - _EPOCH).days)
 

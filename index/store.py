@@ -517,20 +517,21 @@ class Store:
         `complete` is `article_ids()` when the caller has it: chunks of other articles
         (being written, or left by a killed writer) are dropped.
         """
-        k = min(k, self._chunks.count())
+        size = self._chunks.count()
+        k = min(k, size)
         if k == 0:
             return []
         where = filters.where() if filters else None
-        if filters and where:
+        if filters and where and size > OVERFETCH * k:
             # Chroma's filtered search is slow on a large store (a quarter of a second at
             # 100,000 chunks): look among the nearest OVERFETCH * k first, and ask Chroma
             # to filter only when too few of them pass.
-            nearest = self._query(query, min(OVERFETCH * k, self._chunks.count()))
+            nearest = self._query(query, OVERFETCH * k)
             found = [(chunk, cos) for chunk, cos in nearest if filters.matches(_facts(chunk))][:k]
             if len(found) < k:
                 found = self._query(query, k, where)
         else:
-            found = self._query(query, k)
+            found = self._query(query, k, where)
         return [hit for hit in found if complete is None or hit[0].article_id in complete]
 
     def _query(

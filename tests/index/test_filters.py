@@ -2,6 +2,7 @@
 
 from datetime import date
 
+import numpy as np
 import pytest
 
 from index.errors import ConfigError
@@ -44,5 +45,20 @@ def test_where_clause_and_matches_agree() -> None:
     assert not f.matches({**inside, "source_key": "ap"})
     assert not f.matches({**inside, "published_day": day_number("2006-01-01")})
     assert not f.matches({**inside, "published_day": NO_DAY})  # undated: never in a range
+    until = Filters.parse(until="2005-12-31")
+    assert not until.matches({"published_day": NO_DAY}) and until.matches(inside)
+    assert until.where() == {"$and": [
+        {"published_day": {"$gte": NO_DAY + 1}}, {"published_day": {"$lte": day_number("2005-12-31")}},
+    ]}
     assert Filters.parse("bbc").where() == {"source_key": {"$in": ["bbc"]}}
+
+
+def test_the_mask_over_many_chunks_agrees_with_matches() -> None:
+    metas = [{"source_key": k, "published_day": d} for k in ("bbc", "ap")
+             for d in (NO_DAY, day_number("2004-12-31"), day_number("2005-06-01"))]
+    sources = np.array([m["source_key"] for m in metas], dtype=object)
+    days = np.array([m["published_day"] for m in metas])
+    for f in (Filters.parse("bbc"), Filters.parse(until="2005-01-01"),
+              Filters.parse(["ap", "bbc"], since="2005-01-01"), Filters.parse(since="2004-01-01")):
+        assert list(f.mask(sources, days)) == [f.matches(m) for m in metas]
     assert Filters().where() is None and Filters().matches({})
