@@ -8,10 +8,10 @@ matches "BBC". An article with no date never passes a date filter.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
 from datetime import date, datetime, timezone
 from typing import Any, Iterable, Mapping
+
+import numpy as np
 
 from index.errors import ConfigError
 
