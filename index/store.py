@@ -55,6 +55,9 @@ _CHECK = 64  # articles checked together when repairing
 OVERFETCH = 4  # a filtered search first looks among this many times the hits it needs
 LOCK_FILE = "newsqa-write.lock"
 JOURNAL_FILE = "newsqa-journal"
+# Sentences are only ever read by id, never searched: the sparsest graph Chroma builds
+# makes their writes about a third cheaper (measured on 7,000 vectors).
+_HNSW: dict[str, dict[str, Any]] = {SENTENCES: {"space": "cosine", "ef_construction": 8, "max_neighbors": 4}}
 
 
 @dataclass(frozen=True)
@@ -195,7 +198,7 @@ class Store:
             return self._client.get_collection(name, embedding_function=None)  # type: ignore[arg-type]
         return self._client.create_collection(
             name, embedding_function=None, metadata=meta,  # type: ignore[arg-type]
-            configuration={"hnsw": {"space": "cosine"}},
+            configuration={"hnsw": _HNSW.get(name, {"space": "cosine"})},
         )
 
     @classmethod
