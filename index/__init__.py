@@ -21,10 +21,11 @@ from index.filters import Filters  # noqa: E402
 from index.ingest import DeleteReport, IngestReport, delete, ingest, ingest_articles  # noqa: E402
 from index.readers import Failure  # noqa: E402
 from index.settings import Settings  # noqa: E402
-from index.store import Store, StoredArticle, StoreStats  # noqa: E402
+from index.store import ArticleEntry, Store, StoredArticle, StoreStats  # noqa: E402
 
 __all__ = [
     "Article",
+    "ArticleEntry",
     "ArticleNotFound",
     "ConfigError",
     "DeleteReport",

@@ -74,6 +74,18 @@ class StoredArticle:
 
 
 @dataclass(frozen=True)
+class ArticleEntry:
+    """An article as the store lists it: its facts, without its text."""
+
+    id: str
+    title: str
+    source: str
+    published: str | None
+    url: str | None
+    chunks: int
+
+
+@dataclass(frozen=True)
 class StoredChunk:
     id: str
     article_id: str
@@ -484,6 +496,19 @@ class Store:
             sources=dict(sorted(sources.items(), key=lambda item: (-item[1], item[0]))),
             duplicate_clusters=len(shared), duplicate_articles=sum(shared),
         )
+
+    def catalog(self) -> list[ArticleEntry]:
+        """Every article, newest first (undated ones last), then by title."""
+        entries = [
+            ArticleEntry(
+                id=article_id, title=str(meta["title"]), source=str(meta["source"]),
+                published=str(meta["published"]) or None, url=str(meta["url"]) or None,
+                chunks=int(meta["chunks"]),
+            )
+            for article_id, meta in self._records()
+        ]
+        entries.sort(key=lambda e: (e.title.casefold(), e.id))
+        return sorted(entries, key=lambda e: e.published or "", reverse=True)
 
     def signatures(self) -> Iterator[tuple[str, str, str]]:
         """(article id, MinHash signature, cluster) of every article that has one."""
