@@ -12,10 +12,11 @@ import os
 import sys
 import textwrap
 import traceback
+from pathlib import Path
 from typing import Any, Sequence
 
 import index
-from index.errors import NewsQAError
+from index.errors import ConfigError, NewsQAError
 from index.settings import BACKENDS, Settings
 from qa.answer import Answer
 
@@ -118,6 +119,11 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("chat", parents=[common], help="open the web chat")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--auth-file", type=Path, metavar="FILE",
+                   help="a login for the chat, user:password on the first line "
+                        "(or NEWSQA_CHAT_AUTH); required with any --host but loopback")
+    p.add_argument("--max-upload-mb", type=int, default=10,
+                   help="largest file the articles panel accepts (default 10)")
     p.set_defaults(run=_chat)
     return parser
 
@@ -251,9 +257,16 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
-    from ui.app import launch
+    from ui.app import Options, launch
 
-    launch(settings, host=args.host, port=args.port)
+    login = os.environ.get("NEWSQA_CHAT_AUTH")
+    if args.auth_file:
+        try:
+            login = args.auth_file.read_text(encoding="utf-8").splitlines()[0]
+        except (OSError, IndexError, UnicodeDecodeError) as error:
+            raise ConfigError(f"cannot read a login from {args.auth_file}: {error or 'empty file'}") from None
+    options = Options(args.host, args.port, Options.parse_auth(login), args.max_upload_mb)
+    launch(settings, options)
     return 0
 
 

@@ -1,6 +1,6 @@
 """The web chat (Gradio). Importing `index` or `qa` never imports this package."""
 
-__all__ = ["build_app", "launch"]
+__all__ = ["Options", "build_app", "launch"]
 
 
 def __getattr__(name: str) -> object:  # gradio loads only when the chat is actually used

@@ -1,89 +1,267 @@
-"""The Gradio chat. It only renders what `qa` returns."""
+"""The Gradio chat. It only renders what `qa` and `index` return.
+
+Every browser session has its own conversation and filters (Gradio state); the store
+and the engine are shared. Articles added in the articles panel go through the same
+ingest as the CLI, one request at a time (the others wait in Gradio's queue).
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import index  # noqa: F401  (offline switches, Gradio analytics off, before gradio loads)
-from index.errors import NewsQAError
+from index.errors import ArticleNotFound, ConfigError, NewsQAError
 from index.filters import Filters
+from index.ingest import IngestReport
+from index.readers import SUPPORTED
 from index.settings import Settings
-from qa.engine import Engine
-from ui.render import CSS, sources_html
+from index.store import StoredArticle
+from qa.answer import Answer
+from qa.engine import MAX_QUESTION_CHARS, Engine
+from ui.render import (
+    CATALOG_HEADERS, CSS, SCROLL_TO_QUOTE, SEARCHING, answer_html, catalog_rows,
+    description, segments, sources_html,
+)
 
 import gradio as gr  # noqa: E402
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+CLOSEST = 3  # passages shown, marked as not holding the answer, when the answer abstains
+EXAMPLES = 3
 log = logging.getLogger(__name__)
 
 Message = dict[str, str]
 
 
+@dataclass(frozen=True)
+class Options:
+    """How the chat is served (the store's settings are in `Settings`)."""
+
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: tuple[str, str] | None = None  # (user, password): required off loopback
+    max_upload_mb: int = 10
+
+    def __post_init__(self) -> None:
+        if self.host not in LOOPBACK and self.auth is None:
+            raise ConfigError(
+                f"--host {self.host} would expose the chat to the network without a login: "
+                "set NEWSQA_CHAT_AUTH=user:password (or --auth-file FILE), or keep --host 127.0.0.1"
+            )
+        if self.max_upload_mb < 1:
+            raise ConfigError(f"--max-upload-mb {self.max_upload_mb}: use at least 1")
+
+    @staticmethod
+    def parse_auth(value: str | None) -> tuple[str, str] | None:
+        """"user:password" (from the environment or the first line of a file)."""
+        if not value or not value.strip():
+            return None
+        user, colon, password = value.strip().partition(":")
+        if not colon or not user or not password:
+            raise ConfigError("chat login: write it as user:password, both non-empty")
+        return user, password
+
+
 def build_app(engine: Engine) -> gr.Blocks:
-    stats = engine.store.stats()
+    store = engine.store
 
     def respond(
         question: str, chat: list[Message], asked: list[str],
         sources: list[str] | None = None, since: str = "", until: str = "",
-    ) -> tuple[Any, ...]:
+    ) -> Iterator[tuple[Any, ...]]:
         question = (question or "").strip()
         if not question:
-            return chat, gr.skip(), asked, ""
+            yield chat, gr.skip(), asked, ""
+            return
+        shown = _message("user", escape(_shorten(question)))
+        yield [*chat, shown, _message("assistant", SEARCHING)], gr.skip(), asked, ""
         try:
             filters = Filters.parse(sources or (), since or None, until or None)
-            answer = engine.ask(question, asked, filters)
-            reply, sources = answer.text, sources_html(answer)
+            reply = engine.reply(question, asked, filters)
         except NewsQAError as error:
-            reply, sources = f"Sorry: {error}.", sources_html(None)
+            yield [*chat, shown, _message("assistant", escape(f"Sorry: {error}."))], sources_html(None), asked, ""
+            return
         except Exception:
-            log.exception("answering %r failed", question)
-            reply, sources = "Sorry, something went wrong while answering.", sources_html(None)
-        chat = chat + [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
-        return chat, sources, asked + [question], ""
+            log.exception("answering %r failed", question[:200])
+            sorry = "Sorry, something went wrong while answering."
+            yield [*chat, shown, _message("assistant", sorry)], sources_html(None), asked, ""
+            return
+        answer, asked = reply.answer, asked + [question]
+        if answer.abstained:
+            cards = sources_html(answer, reply.passages[:CLOSEST])
+            yield [*chat, shown, _message("assistant", escape(answer.text))], cards, asked, ""
+            return
+        cards = sources_html(answer, articles=_articles(answer))
+        # One sentence at a time: the answer streams in as a written one would.
+        for count in range(1, len(segments(answer)) + 1):
+            yield [*chat, shown, _message("assistant", answer_html(answer, count))], cards, asked, ""
+
+    def _articles(answer: Answer) -> dict[str, StoredArticle]:
+        found = {}
+        for article_id in dict.fromkeys(c.article_id for c in answer.citations):
+            try:
+                found[article_id] = store.article(article_id)
+            except ArticleNotFound:  # deleted since it was retrieved: the card stays
+                pass
+        return found
 
     def reset() -> tuple[Any, ...]:
         return [], sources_html(None), [], ""
 
-    with gr.Blocks(title="News QA", analytics_enabled=False) as app:
-        gr.Markdown(
-            f"# News QA\nAnswers from {stats.articles} articles ({stats.chunks} passages); "
-            "every sentence cites the passage it comes from."
+    def add(files: Sequence[str] | None, url: str, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+        targets = [str(f) for f in files or []] + ([url.strip()] if url and url.strip() else [])
+        if not targets:
+            return ([["", "nothing to add", "choose files or paste a URL"]], *_panels(), None, "")
+        rows = []
+        for target in progress.tqdm(targets, desc="Adding articles", unit="file"):
+            name = Path(target).name if not target.startswith(("http://", "https://")) else target
+            try:
+                report = index.ingest([target], settings=engine.settings, embedder=engine.embedder, progress=False)
+            except NewsQAError as error:
+                rows.append([name, "failed", str(error)])
+                continue
+            except Exception:
+                log.exception("adding %s failed", name)
+                rows.append([name, "failed", "an unexpected error; see the server's log"])
+                continue
+            rows.append([name, *outcome(report)])
+        return (rows, *_panels(), None, "")
+
+    def remove(article_id: str | None) -> tuple[Any, ...]:
+        if not article_id:
+            return ("Choose an article to delete.", *_panels())
+        try:
+            report = index.delete([article_id], settings=engine.settings)
+            said = f"Deleted {article_id}." if report.deleted else f"{article_id} was not in the store."
+        except NewsQAError as error:
+            said = f"Sorry: {error}."
+        return (said, *_panels())
+
+    def _panels() -> tuple[Any, ...]:
+        """What changes when articles come or go: the description, the table, the choices."""
+        stats, entries = store.stats(), store.catalog()
+        return (
+            description(stats),
+            catalog_rows(entries),
+            gr.Dropdown(choices=[(f"{e.title} ({e.source})", e.id) for e in entries], value=None),
+            gr.Dropdown(choices=list(stats.sources)),
         )
+
+    stats, entries = store.stats(), store.catalog()
+    with gr.Blocks(title="News QA", analytics_enabled=False) as app:
+        gr.Markdown("# News QA")
+        about = gr.Markdown(description(stats), elem_id="nq-description")
         asked = gr.State([])
-        with gr.Row():
-            with gr.Column(scale=3):
-                chat = gr.Chatbot(
-                    label="Conversation", height=460, render_markdown=False,
-                    sanitize_html=True, feedback_options=None, elem_id="nq-chat",
-                )
-                question = gr.Textbox(
-                    label="Question", placeholder="Ask about the articles, then press Enter",
-                    elem_id="nq-question", max_length=2000, autofocus=True,
-                )
-                with gr.Row():
-                    ask = gr.Button("Ask", variant="primary")
-                    new = gr.Button("New conversation")
-                with gr.Accordion("Only some articles", open=False, elem_id="nq-filters"):
-                    only_sources = gr.Dropdown(
-                        choices=list(stats.sources), multiselect=True, label="Sources",
-                        info="Leave empty for all", elem_id="nq-filter-sources",
+        with gr.Tab("Chat", id="chat"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chat = gr.Chatbot(
+                        label="Conversation", height=460, render_markdown=False,
+                        sanitize_html=True, feedback_options=None, elem_id="nq-chat",
+                        buttons=["copy", "copy_all"],  # no "share": it would post to Hugging Face
+                    )
+                    question = gr.Textbox(
+                        label="Question", placeholder="Ask about the articles, then press Enter",
+                        elem_id="nq-question", max_length=MAX_QUESTION_CHARS, autofocus=True,
                     )
                     with gr.Row():
-                        since = gr.Textbox(label="Published since", placeholder="YYYY-MM-DD",
-                                           elem_id="nq-since", max_length=10)
-                        until = gr.Textbox(label="Published until", placeholder="YYYY-MM-DD",
-                                           elem_id="nq-until", max_length=10)
-            with gr.Column(scale=2):
-                gr.Markdown("### Sources")
-                sources = gr.HTML(sources_html(None), elem_id="nq-sources", js_on_load=None)
+                        ask = gr.Button("Ask", variant="primary", elem_id="nq-ask")
+                        new = gr.Button("New conversation", elem_id="nq-new")
+                    if entries:
+                        gr.Examples(
+                            [[q] for q in example_questions(entries)], inputs=[question],
+                            label="Example questions", elem_id="nq-examples",
+                        )
+                    with gr.Accordion("Only some articles", open=False, elem_id="nq-filters"):
+                        only_sources = gr.Dropdown(
+                            choices=list(stats.sources), multiselect=True, label="Sources",
+                            info="Leave empty for all", elem_id="nq-filter-sources",
+                        )
+                        with gr.Row():
+                            since = gr.Textbox(label="Published since", placeholder="YYYY-MM-DD",
+                                               elem_id="nq-since", max_length=10)
+                            until = gr.Textbox(label="Published until", placeholder="YYYY-MM-DD",
+                                               elem_id="nq-until", max_length=10)
+                with gr.Column(scale=2):
+                    gr.Markdown("### Sources")
+                    sources = gr.HTML(
+                        sources_html(None), elem_id="nq-sources", js_on_load=SCROLL_TO_QUOTE,
+                    )
+        with gr.Tab("Articles", id="articles"):
+            with gr.Row():
+                with gr.Column():
+                    uploads = gr.File(
+                        label="Upload articles (txt, md, html, jsonl)", file_count="multiple",
+                        file_types=sorted(SUPPORTED), type="filepath", elem_id="nq-upload",
+                    )
+                    url = gr.Textbox(label="Or a web page's URL", placeholder="https://…",
+                                     elem_id="nq-url", max_length=2000)
+                    add_button = gr.Button("Add articles", variant="primary", elem_id="nq-add")
+                with gr.Column():
+                    outcomes = gr.Dataframe(
+                        headers=["File", "Outcome", "Details"], label="What happened to each file",
+                        interactive=False, elem_id="nq-outcomes", wrap=True,
+                    )
+            catalog = gr.Dataframe(
+                value=catalog_rows(entries), headers=CATALOG_HEADERS, label="Articles in the store",
+                interactive=False, elem_id="nq-catalog", wrap=True,
+            )
+            with gr.Row():
+                doomed = gr.Dropdown(
+                    choices=[(f"{e.title} ({e.source})", e.id) for e in entries],
+                    value=None, label="Delete an article", elem_id="nq-doomed", scale=3,
+                )
+                delete_button = gr.Button("Delete", variant="stop", elem_id="nq-delete", scale=1)
+            deleted = gr.Markdown(elem_id="nq-deleted")
+
         outputs = [chat, sources, asked, question]
         inputs = [question, chat, asked, only_sources, since, until]
-        question.submit(respond, inputs, outputs)
-        ask.click(respond, inputs, outputs)
+        question.submit(respond, inputs, outputs, concurrency_limit=4)
+        ask.click(respond, inputs, outputs, concurrency_limit=4)
         new.click(reset, None, outputs)
+        panels = [about, catalog, doomed, only_sources]
+        # One change of the store at a time: later requests wait in the queue.
+        add_button.click(add, [uploads, url], [outcomes, *panels, uploads, url],
+                         concurrency_limit=1, concurrency_id="store")
+        delete_button.click(remove, [doomed], [deleted, *panels],
+                            concurrency_limit=1, concurrency_id="store")
     return app
+
+
+def outcome(report: IngestReport) -> list[str]:
+    """A file's row in the outcome table: what happened, and the details."""
+    counts = [(len(report.added), "added"), (len(report.replaced), "replaced"),
+              (len(report.unchanged), "unchanged")]
+    done = [f"{n} {word}" for n, word in counts if n]
+    failures = [f"{f.location.rsplit('/', 1)[-1]}: {f.reason}" for f in report.failed]
+    if report.added or report.replaced:
+        status = "added"
+    elif report.unchanged:
+        status = "unchanged"
+    else:
+        status = "failed"
+    details = ", ".join(done)
+    if failures:
+        details += ("; " if details else "") + "; ".join(failures)
+    return [status, details]
+
+
+def example_questions(entries: Sequence[Any], count: int = EXAMPLES) -> list[str]:
+    """Questions about the newest articles, by their titles."""
+    return [f"What does “{_shorten(e.title, 80)}” report?" for e in entries[:count]]
+
+
+def _shorten(text: str, limit: int = 2000) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _message(role: str, content: str) -> Message:
+    return {"role": role, "content": content}
 
 
 def seed_if_empty(settings: Settings, seeds: Path = SEEDS) -> None:
@@ -97,14 +275,14 @@ def seed_if_empty(settings: Settings, seeds: Path = SEEDS) -> None:
         print(index.ingest([seeds], settings=settings).summary())
 
 
-def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
+def launch(settings: Settings, options: Options = Options()) -> None:
     seed_if_empty(settings)
     engine = Engine(settings)
     engine.retriever.lexical()  # build the BM25 index and load the model before the
     engine.embedder.encode_one("warm up")  # first question, not during it
-    if host not in {"127.0.0.1", "localhost", "::1"}:
-        print(f"Warning: binding {host} exposes the chat to your network, without a login.")
-    build_app(engine).launch(
-        server_name=host, server_port=port, share=False, show_error=False,
-        footer_links=[], css=CSS, quiet=False,
+    blocked = [str(settings.store)] if not settings.server else []
+    build_app(engine).queue(default_concurrency_limit=1).launch(
+        server_name=options.host, server_port=options.port, share=False, show_error=False,
+        footer_links=[], css=CSS, quiet=False, auth=options.auth,
+        max_file_size=f"{options.max_upload_mb}mb", blocked_paths=blocked,
     )

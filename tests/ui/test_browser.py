@@ -1,96 +1,162 @@
-"""The real chat in a real browser: `python -m ui` on a free port, headless Chromium."""
+"""The real chat in a real browser: `python -m ui` on a free port, headless Chromium.
+
+The tests of this module share one chat over the seeds; a test that adds articles
+deletes them again before it ends.
+"""
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
-from tests.conftest import free_port, serving
-
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
+from tests.ui.browser import ANSWERED, chat_server, chromium, expect, visit
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-if not CHROMIUM.exists():
-    pytest.skip(
-        "browser tests need Debian's chromium at /usr/bin/chromium: "
-        "sudo apt-get install -y chromium", allow_module_level=True,
-    )
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="browser tests need playwright: pip install -e '.[test]'"
-)
 
 
 @pytest.fixture(scope="module")
 def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
     store = tmp_path_factory.mktemp("chat") / "store"  # empty: the chat seeds it itself
-    with serving(
-        [sys.executable, "-m", "ui", "--store", str(store), "--port", str(port)],
-        f"http://127.0.0.1:{port}/", tmp_path_factory.mktemp("log") / "server.log", "the chat",
-        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    ) as url:
+    with chat_server(store, tmp_path_factory.mktemp("log")) as url:
         yield url
 
 
-def test_ask_a_question_and_see_the_cited_source_highlighted(chat_url: str) -> None:
-    hosts: set[str] = set()
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("request", lambda request: hosts.add(request.url.split("/")[2]))
-        page.goto(chat_url)
-        sync_api.expect(page.get_by_text("2 articles")).to_be_visible()
-        box = page.locator("#nq-question textarea")
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
 
-        box.fill("How many votes did Maduro get?")
-        box.press("Enter")
-        mark = page.locator("#nq-sources mark").first
-        sync_api.expect(mark).to_contain_text("5.8 million", timeout=60_000)
-        sync_api.expect(page.locator("#nq-chat")).to_contain_text("5.8 million votes")
-        sync_api.expect(page.locator("#nq-chat")).to_contain_text("[1]")
-        source = page.locator("#source-1")
-        sync_api.expect(source).to_contain_text("Maduro wins second term")
-        sync_api.expect(source).to_contain_text("venezuela-election-2018.txt")
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "chat-answer.png"), full_page=True)
 
-        # A follow-up leans on the previous turn.
-        box.fill("Who was his closest rival?")
-        box.press("Enter")
-        sync_api.expect(page.locator("#nq-sources mark").first).to_contain_text("Falcón", timeout=60_000)
-        box.fill("What is the boiling point of mercury?")
-        box.press("Enter")
-        sync_api.expect(page.locator("#nq-sources")).to_contain_text("No source", timeout=60_000)
-        sync_api.expect(page.locator("#nq-chat")).to_contain_text("could not find the answer")
+def test_an_answer_cites_its_sources_and_a_marker_opens_the_card(browser: Any, chat_url: str) -> None:
+    with visit(browser, chat_url) as seen:
+        page = seen.page
+        expect(page.locator("#nq-description")).to_contain_text("2 articles, 8 passages")
+        seen.ask("How many votes did Maduro get?")
+        chat, cards = page.locator("#nq-chat"), page.locator("#nq-sources")
+        expect(chat).to_contain_text("5.8 million votes")
+        expect(cards.locator("mark").first).to_contain_text("5.8 million")
+        card = page.locator("#source-1")
+        expect(card).to_contain_text("Maduro wins second term")
+        expect(card).to_contain_text("venezuela-election-2018.txt")
+        seen.screenshot("chat-answer")
 
-        # Filters: only the World Cup report, then only dated articles (the seeds have none).
+        chat.locator("a.nq-cite", has_text="[1]").click()  # the marker leads to its card
+        expect(card).to_be_focused()
+        card.get_by_text("Open the whole article").click()
+        whole = card.locator(".nq-article-text")
+        expect(whole).to_be_visible()
+        expect(whole).to_contain_text("His closest rival, Henri Falcón")  # all of it
+        expect(whole.locator("mark")).to_contain_text("5.8 million")  # the quote in place
+        seen.screenshot("chat-source-opened")
+
+        seen.ask("Who was his closest rival?")  # a follow-up leans on the previous turn
+        expect(cards.locator("mark").first).to_contain_text("Falcón")
+
+        seen.ask("What is the boiling point of mercury?")
+        expect(cards).to_contain_text("No source holds an answer")
+        expect(chat).to_contain_text("could not find the answer")
+        closest = page.locator(".nq-closest")
+        expect(closest.first).to_contain_text("does not contain the answer")
+        seen.screenshot("chat-abstained")
+
+        page.locator("#nq-new").click()  # a new conversation forgets the old one
+        expect(chat).not_to_contain_text("5.8 million")
+        expect(cards).to_contain_text("Sources of the answer appear here")
+    assert not seen.dialogs
+    assert not seen.other_hosts(), f"the page contacted other hosts: {seen.other_hosts()}"
+
+
+def test_filters_keep_answers_to_the_chosen_articles(browser: Any, chat_url: str) -> None:
+    with visit(browser, chat_url) as seen:
+        page = seen.page
         page.locator("#nq-filters").get_by_text("Only some articles").click()
         page.locator("#nq-filter-sources input").click()
         page.get_by_role("option", name="world-cup-final-2018.txt").click()
-
-        def ask(question: str) -> None:  # the box empties when the answer has arrived
-            box.fill(question)
-            box.press("Enter")
-            sync_api.expect(box).to_have_value("", timeout=60_000)
-
-        ask("Who won the World Cup final?")
-        sync_api.expect(page.locator("#source-1")).to_contain_text("France beat Croatia", timeout=60_000)
-        ask("How many votes did Maduro get?")
-        sync_api.expect(page.locator("#nq-sources")).to_contain_text("No source", timeout=60_000)
+        page.keyboard.press("Escape")
+        seen.ask("Who won the World Cup final?")
+        expect(page.locator("#source-1")).to_contain_text("France beat Croatia")
+        seen.ask("How many votes did Maduro get?")
+        expect(page.locator("#nq-sources")).to_contain_text("No source")
         page.locator("#nq-since textarea, #nq-since input").first.fill("May 2018")
-        ask("Who won the World Cup final?")
-        sync_api.expect(page.locator("#nq-chat")).to_contain_text(
-            "Sorry: the since date 'May 2018' is not a date of the form YYYY-MM-DD", timeout=60_000)
-        browser.close()
-    assert hosts == {chat_url.split("/")[2]}, f"the page contacted other hosts: {hosts}"
+        seen.ask("Who won the World Cup final?")
+        expect(page.locator("#nq-chat")).to_contain_text(
+            "Sorry: the since date 'May 2018' is not a date of the form YYYY-MM-DD")
+    assert not seen.other_hosts()
+
+
+def test_each_browser_session_has_its_own_conversation(browser: Any, chat_url: str) -> None:
+    with visit(browser, chat_url) as first, visit(browser, chat_url) as second:
+        first.ask("How many votes did Maduro get?")
+        expect(first.page.locator("#nq-chat")).to_contain_text("5.8 million")
+        second.ask("Who won the World Cup final?")
+        expect(second.page.locator("#nq-chat")).to_contain_text("France")
+        expect(second.page.locator("#nq-chat")).not_to_contain_text("Maduro")
+        # A follow-up in the first session still leans on the first session's question.
+        first.ask("Who was his closest rival?")
+        expect(first.page.locator("#nq-sources mark").first).to_contain_text("Falcón")
+
+
+def test_upload_a_file_ask_about_it_and_delete_it(browser: Any, chat_url: str, tmp_path: Path) -> None:
+    article = tmp_path / "harbour-bridge.txt"
+    article.write_text(
+        "Harbour bridge reopens after repairs\n\n"
+        "The harbour bridge in Kestrelby reopened on Monday after eleven months of repairs. "
+        "The repairs cost 48 million euros, the city council said.\n"
+    )
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"title": "no text here"}\n')
+    with visit(browser, chat_url) as seen:
+        page = seen.page
+        page.get_by_role("tab", name="Articles").click()
+        page.locator("#nq-upload input[type=file]").set_input_files([str(article), str(broken)])
+        page.locator("#nq-add").click()
+        outcomes = page.locator("#nq-outcomes")
+        expect(outcomes).to_contain_text("harbour-bridge.txt", timeout=ANSWERED)
+        expect(outcomes.get_by_role("row", name="harbour-bridge.txt")).to_contain_text("added")
+        expect(outcomes).to_contain_text('missing "text"')  # the broken file, and why
+        expect(page.locator("#nq-description")).to_contain_text("3 articles")
+        expect(page.locator("#nq-catalog")).to_contain_text("Harbour bridge reopens after repairs")
+        seen.screenshot("articles-uploaded")
+
+        page.get_by_role("tab", name="Chat").click()
+        seen.ask("How much did the bridge repairs in Kestrelby cost?")
+        expect(page.locator("#source-1")).to_contain_text("Harbour bridge reopens after repairs")
+
+        page.get_by_role("tab", name="Articles").click()
+        page.locator("#nq-doomed input").click()
+        page.get_by_role("option", name="Harbour bridge reopens after repairs (harbour-bridge.txt)").click()
+        page.locator("#nq-delete").click()
+        expect(page.locator("#nq-deleted")).to_contain_text("Deleted", timeout=ANSWERED)
+        expect(page.locator("#nq-description")).to_contain_text("2 articles")
+        expect(page.locator("#nq-catalog")).not_to_contain_text("Harbour bridge")
+    assert not seen.other_hosts()
+
+
+def test_the_chat_works_from_the_keyboard_alone(browser: Any, chat_url: str) -> None:
+    with visit(browser, chat_url) as seen:
+        page = seen.page
+        expect(page.locator("#nq-question textarea")).to_be_focused()  # focused on arrival
+        page.keyboard.type("How many votes did Maduro get?")
+        page.keyboard.press("Enter")
+        expect(page.locator("#source-1 .nq-passage mark")).to_contain_text("5.8 million", timeout=ANSWERED)
+        # Tab reaches the answer's markers; Enter on one moves the focus to its card.
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.classList.contains('nq-cite')"):
+                break
+        else:
+            pytest.fail("Tab never reached a citation marker")
+        page.keyboard.press("Enter")
+        expect(page.locator("#source-1")).to_be_focused()
+        # From the card, Tab reaches "Open the whole article"; Enter opens it.
+        for _ in range(10):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.tagName") == "SUMMARY":
+                break
+        else:
+            pytest.fail("Tab never reached the card's whole article")
+        page.keyboard.press("Enter")
+        expect(page.locator("#source-1 .nq-article-text mark")).to_be_visible()
+        seen.screenshot("keyboard-only")
