@@ -30,13 +30,15 @@ ANSWERED = 60_000  # ms: a question on a cold page may wait for the model's firs
 
 
 @contextmanager
-def chat_server(store: Path, logs: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+def chat_server(
+    store: Path, logs: Path, *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
+) -> Iterator[str]:
     """The chat on a free loopback port over `store` (seeded by the chat itself if empty)."""
     port = free_port()
     with serving(
         [sys.executable, "-m", "ui", "--store", str(store), "--port", str(port), *args],
         f"http://127.0.0.1:{port}/", logs / "server.log", "the chat",
-        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     ) as url:
         yield url
 
@@ -60,6 +62,13 @@ class Visit:
         box.press("Enter")
         expect(box).to_have_value("", timeout=ANSWERED)
         expect(self.page.locator("#nq-chat .nq-wait")).to_have_count(0, timeout=ANSWERED)
+
+    def upload(self, files: list[Path]) -> None:
+        """Choose files in the articles panel, wait until they are uploaded, add them."""
+        self.page.get_by_role("tab", name="Articles").click()
+        self.page.locator("#nq-upload input[type=file]").set_input_files([str(f) for f in files])
+        expect(self.page.locator("#nq-upload")).to_contain_text(files[-1].stem, timeout=ANSWERED)  # "name .txt"
+        self.page.locator("#nq-add").click()
 
     def screenshot(self, name: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)

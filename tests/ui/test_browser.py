@@ -109,9 +109,7 @@ def test_upload_a_file_ask_about_it_and_delete_it(browser: Any, chat_url: str, t
     broken.write_text('{"title": "no text here"}\n')
     with visit(browser, chat_url) as seen:
         page = seen.page
-        page.get_by_role("tab", name="Articles").click()
-        page.locator("#nq-upload input[type=file]").set_input_files([str(article), str(broken)])
-        page.locator("#nq-add").click()
+        seen.upload([article, broken])
         outcomes = page.locator("#nq-outcomes")
         expect(outcomes).to_contain_text("harbour-bridge.txt", timeout=ANSWERED)
         expect(outcomes.get_by_role("row", name="harbour-bridge.txt")).to_contain_text("added")
