@@ -19,7 +19,7 @@ from index.filters import Filters
 from index.ingest import IngestReport
 from index.readers import SUPPORTED
 from index.settings import Settings
-from index.store import StoredArticle
+from index.store import ArticleEntry, StoredArticle
 from qa.answer import Answer
 from qa.engine import MAX_QUESTION_CHARS, Engine
 from ui.render import (
@@ -33,6 +33,7 @@ SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 CLOSEST = 3  # passages shown, marked as not holding the answer, when the answer abstains
 EXAMPLES = 3
+LISTED = 1000  # articles listed in the panel (the newest); the CLI reaches the rest
 log = logging.getLogger(__name__)
 
 Message = dict[str, str]
@@ -144,15 +145,15 @@ def build_app(engine: Engine) -> gr.Blocks:
 
     def _panels() -> tuple[Any, ...]:
         """What changes when articles come or go: the description, the table, the choices."""
-        stats, entries = store.stats(), store.catalog()
+        stats, entries = store.stats(), store.catalog()[:LISTED]
         return (
             description(stats),
             catalog_rows(entries),
-            gr.Dropdown(choices=[(f"{e.title} ({e.source})", e.id) for e in entries], value=None),
+            gr.Dropdown(choices=_choices(entries), value=None),
             gr.Dropdown(choices=list(stats.sources)),
         )
 
-    stats, entries = store.stats(), store.catalog()
+    stats, entries = store.stats(), store.catalog()[:LISTED]
     with gr.Blocks(title="News QA", analytics_enabled=False) as app:
         gr.Markdown("# News QA")
         about = gr.Markdown(description(stats), elem_id="nq-description")
@@ -208,12 +209,13 @@ def build_app(engine: Engine) -> gr.Blocks:
                         interactive=False, elem_id="nq-outcomes", wrap=True,
                     )
             catalog = gr.Dataframe(
-                value=catalog_rows(entries), headers=CATALOG_HEADERS, label="Articles in the store",
+                value=catalog_rows(entries), headers=CATALOG_HEADERS,
+                label=f"Articles in the store (the newest {LISTED:,} are listed)",
                 interactive=False, elem_id="nq-catalog", wrap=True,
             )
             with gr.Row():
                 doomed = gr.Dropdown(
-                    choices=[(f"{e.title} ({e.source})", e.id) for e in entries],
+                    choices=_choices(entries),
                     value=None, label="Delete an article", elem_id="nq-doomed", scale=3,
                 )
                 delete_button = gr.Button("Delete", variant="stop", elem_id="nq-delete", scale=1)
@@ -249,6 +251,10 @@ def outcome(report: IngestReport) -> list[str]:
     if failures:
         details += ("; " if details else "") + "; ".join(failures)
     return [status, details]
+
+
+def _choices(entries: Sequence[ArticleEntry]) -> list[tuple[str, str]]:
+    return [(f"{_shorten(e.title, 120)} ({e.source})", e.id) for e in entries]
 
 
 def example_questions(entries: Sequence[Any], count: int = EXAMPLES) -> list[str]:
