@@ -13,12 +13,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
 from dataclasses import replace
 from pathlib import Path
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
 import pytest
@@ -67,6 +69,31 @@ def serving(command: list[str], url: str, log: Path, what: str, timeout: float =
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@contextmanager
+def web_pages(pages: dict[str, tuple[int, str, bytes]]) -> Iterator[str]:
+    """A real HTTP server on a free loopback port serving `pages`, by path: (status,
+    content type, body); any other path is a 404. Yields its base URL."""
+
+    class Pages(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
+            status, kind, body = pages.get(self.path, (404, "text/plain", b"no such page"))
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -71,45 +71,12 @@ class Options:
 def build_app(engine: Engine) -> gr.Blocks:
     store = engine.store
 
-    def respond(
+    def ask(
         question: str, chat: list[Message], asked: list[str],
         sources: list[str] | None = None, since: str = "", until: str = "",
     ) -> Iterator[tuple[Any, ...]]:
-        question = (question or "").strip()
-        if not question:
-            yield chat, gr.skip(), asked, ""
-            return
-        shown = _message("user", escape(_shorten(question)))
-        yield [*chat, shown, _message("assistant", SEARCHING)], gr.skip(), asked, ""
-        try:
-            filters = Filters.parse(sources or (), since or None, until or None)
-            reply = engine.reply(question, asked, filters)
-        except NewsQAError as error:
-            yield [*chat, shown, _message("assistant", escape(f"Sorry: {error}."))], sources_html(None), asked, ""
-            return
-        except Exception:
-            log.exception("answering %r failed", question[:200])
-            sorry = "Sorry, something went wrong while answering."
-            yield [*chat, shown, _message("assistant", sorry)], sources_html(None), asked, ""
-            return
-        answer, asked = reply.answer, asked + [question]
-        if answer.abstained:
-            cards = sources_html(answer, reply.passages[:CLOSEST])
-            yield [*chat, shown, _message("assistant", escape(answer.text))], cards, asked, ""
-            return
-        cards = sources_html(answer, articles=_articles(answer))
-        # One sentence at a time: the answer streams in as a written one would.
-        for count in range(1, len(segments(answer)) + 1):
-            yield [*chat, shown, _message("assistant", answer_html(answer, count))], cards, asked, ""
-
-    def _articles(answer: Answer) -> dict[str, StoredArticle]:
-        found = {}
-        for article_id in dict.fromkeys(c.article_id for c in answer.citations):
-            try:
-                found[article_id] = store.article(article_id)
-            except ArticleNotFound:  # deleted since it was retrieved: the card stays
-                pass
-        return found
+        for shown, cards, asked_now in respond(engine, question, chat, asked, sources, since, until):
+            yield shown, cards, asked_now, ""  # "": the question box empties
 
     def reset() -> tuple[Any, ...]:
         return [], sources_html(None), [], ""
@@ -171,7 +138,7 @@ def build_app(engine: Engine) -> gr.Blocks:
                         elem_id="nq-question", max_length=MAX_QUESTION_CHARS, autofocus=True,
                     )
                     with gr.Row():
-                        ask = gr.Button("Ask", variant="primary", elem_id="nq-ask")
+                        ask_button = gr.Button("Ask", variant="primary", elem_id="nq-ask")
                         new = gr.Button("New conversation", elem_id="nq-new")
                     if entries:
                         gr.Examples(
@@ -223,8 +190,8 @@ def build_app(engine: Engine) -> gr.Blocks:
 
         outputs = [chat, sources, asked, question]
         inputs = [question, chat, asked, only_sources, since, until]
-        question.submit(respond, inputs, outputs, concurrency_limit=4)
-        ask.click(respond, inputs, outputs, concurrency_limit=4)
+        question.submit(ask, inputs, outputs, concurrency_limit=4, api_name="respond")
+        ask_button.click(ask, inputs, outputs, concurrency_limit=4, api_name=False)
         new.click(reset, None, outputs)
         panels = [about, catalog, doomed, only_sources]
         # One change of the store at a time: later requests wait in the queue.
@@ -233,6 +200,51 @@ def build_app(engine: Engine) -> gr.Blocks:
         delete_button.click(remove, [doomed], [deleted, *panels],
                             concurrency_limit=1, concurrency_id="store")
     return app
+
+
+def respond(
+    engine: Engine, question: str, chat: list[Message], asked: list[str],
+    sources: Sequence[str] | None = None, since: str = "", until: str = "",
+) -> Iterator[tuple[list[Message], Any, list[str]]]:
+    """The chat, the sources panel and the questions asked, after each step of answering:
+    the question with "Searching…", then the answer one cited sentence at a time."""
+    question = (question or "").strip()
+    if not question:
+        yield chat, gr.skip(), asked  # empty input is ignored
+        return
+    shown = _message("user", escape(_shorten(question)))
+    yield [*chat, shown, _message("assistant", SEARCHING)], gr.skip(), asked
+    try:
+        filters = Filters.parse(sources or (), since or None, until or None)
+        reply = engine.reply(question, asked, filters)
+    except NewsQAError as error:
+        yield [*chat, shown, _message("assistant", escape(f"Sorry: {error}."))], sources_html(None), asked
+        return
+    except Exception:
+        log.exception("answering %r failed", question[:200])
+        sorry = "Sorry, something went wrong while answering."
+        yield [*chat, shown, _message("assistant", sorry)], sources_html(None), asked
+        return
+    answer, asked = reply.answer, asked + [question]
+    if answer.abstained:
+        cards = sources_html(answer, reply.passages[:CLOSEST])
+        yield [*chat, shown, _message("assistant", escape(answer.text))], cards, asked
+        return
+    cards = sources_html(answer, articles=_articles(engine, answer))
+    # One sentence at a time: the answer streams in as a written one would.
+    for count in range(1, len(segments(answer)) + 1):
+        yield [*chat, shown, _message("assistant", answer_html(answer, count))], cards, asked
+
+
+def _articles(engine: Engine, answer: Answer) -> dict[str, StoredArticle]:
+    """The cited articles, whole, for their cards."""
+    found = {}
+    for article_id in dict.fromkeys(c.article_id for c in answer.citations):
+        try:
+            found[article_id] = engine.store.article(article_id)
+        except ArticleNotFound:  # deleted since it was retrieved: the card stays
+            pass
+    return found
 
 
 def outcome(report: IngestReport) -> list[str]:

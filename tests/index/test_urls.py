@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
 import pytest
@@ -12,6 +10,7 @@ import pytest
 import index
 from index.readers import Failure, read_url
 from index.settings import Settings
+from tests.conftest import web_pages
 
 BODY = " ".join(["The harbour authority approved the new ferry terminal on Friday."] * 4)
 PAGES: dict[str, tuple[int, str, bytes]] = {
@@ -26,26 +25,10 @@ PAGES: dict[str, tuple[int, str, bytes]] = {
 }
 
 
-class _Pages(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
-        status, kind, body = PAGES.get(self.path, (404, "text/plain", b"no such page"))
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with web_pages(PAGES) as url:
+        yield url
 
 
 def _closed_port() -> int:

@@ -61,7 +61,7 @@ PAYLOADS = [
     f'<template><script>{RAN}</script></template>',
     f'<isindex type=image src=1 onerror={RAN}>',
     "right-to-left \u202eoverride: txt.exe and \u2067isolate\u2069 text",
-    "A" * 5000,  # one unbroken "word" far longer than a passage
+    "A" * 50_000,  # one unbroken "word" far longer than a passage
     "\u200b\u200b zero-width spaces and a soft\u00adhyphen",
     f"&lt;script&gt;{RAN}&lt;/script&gt; already escaped once",
 ]

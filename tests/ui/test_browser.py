@@ -11,6 +11,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests.conftest import web_pages
 from tests.ui.browser import ANSWERED, chat_server, chromium, expect, visit
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -158,3 +159,47 @@ def test_the_chat_works_from_the_keyboard_alone(browser: Any, chat_url: str) -> 
         page.keyboard.press("Enter")
         expect(page.locator("#source-1 .nq-article-text mark")).to_be_visible()
         seen.screenshot("keyboard-only")
+
+
+LIGHTHOUSE = (
+    "<html><head><title>Lighthouse relit</title>"
+    "<meta property='og:site_name' content='Coast Gazette'></head><body><article>"
+    "<h1>Lighthouse relit</h1><p>The old lighthouse at Marrow Point was relit on Sunday after "
+    "forty years of darkness. Volunteers spent three summers restoring the lamp room.</p>"
+    "<p>The restoration cost 2.3 million pounds, most of it raised by the village of Marrow. "
+    "The keeper's cottage will open as a museum in the spring.</p></article></body></html>"
+).encode()
+
+
+def test_paste_a_url_ask_about_the_page_and_delete_it(browser: Any, chat_url: str) -> None:
+    pages = {"/lighthouse": (200, "text/html; charset=utf-8", LIGHTHOUSE)}
+    with web_pages(pages) as site, visit(browser, chat_url) as seen:
+        page = seen.page
+        page.get_by_role("tab", name="Articles").click()
+        outcomes = page.locator("#nq-outcomes")
+        for path, ended in (("/missing", "404"), ("/lighthouse", "added")):
+            page.locator("#nq-url textarea, #nq-url input").first.fill(site + path)
+            page.locator("#nq-add").click()
+            expect(outcomes).to_contain_text(site + path, timeout=ANSWERED)
+            expect(outcomes).to_contain_text(ended)
+        expect(page.locator("#nq-catalog")).to_contain_text("Coast Gazette")
+
+        page.get_by_role("tab", name="Chat").click()
+        seen.ask("When was the lighthouse at Marrow Point relit?")
+        card = page.locator("#source-1")
+        expect(card).to_contain_text("Lighthouse relit")
+        expect(card.locator("a.nq-url")).to_have_attribute("href", site + "/lighthouse")
+
+        page.get_by_role("tab", name="Articles").click()
+        page.locator("#nq-doomed input").click()
+        page.get_by_role("option", name="Lighthouse relit (Coast Gazette)").click()
+        page.locator("#nq-delete").click()
+        expect(page.locator("#nq-description")).to_contain_text("2 articles", timeout=ANSWERED)
+
+
+def test_an_example_question_fills_the_box(browser: Any, chat_url: str) -> None:
+    with visit(browser, chat_url) as seen:
+        page = seen.page
+        page.locator("#nq-examples button").first.click()
+        expect(page.locator("#nq-question textarea")).to_have_value(
+            "What does “France beat Croatia 4-2 to win the World Cup for the second time” report?")

@@ -1,0 +1,34 @@
+"""The chat's answering steps, with the real engine over the seeds (no browser)."""
+
+from __future__ import annotations
+
+import pytest
+
+from index.settings import Settings
+from qa.engine import Engine
+from ui.app import respond
+from ui.render import SEARCHING
+
+pytestmark = pytest.mark.slow
+
+
+def test_an_answer_streams_in_one_cited_sentence_at_a_time(seeded_settings: Settings) -> None:
+    steps = list(respond(Engine(seeded_settings), "How many votes did Maduro get?", [], []))
+    said = [chat[-1]["content"] for chat, _, _ in steps]
+    assert said[0] == SEARCHING and steps[0][0][0]["content"] == "How many votes did Maduro get?"
+    assert len(steps) >= 3  # searching, then at least two cited sentences
+    for before, after in zip(said[1:], said[2:]):
+        assert after.startswith(before) and len(after) > len(before)
+    assert said[1].endswith('aria-label="source 1">[1]</a>') and "5.8 million" in said[1]
+    chat, cards, asked = steps[-1]
+    assert asked == ["How many votes did Maduro get?"] and 'id="source-1"' in cards
+    assert "Open the whole article" in cards
+
+
+def test_errors_become_a_line_in_the_chat(seeded_settings: Settings) -> None:
+    engine = Engine(seeded_settings)
+    *_, (chat, _, asked) = respond(engine, "Who won?", [], [], since="May 2018")
+    assert chat[-1]["content"].startswith("Sorry: the since date &#x27;May 2018&#x27; is not a date")
+    assert asked == []  # a question that was not answered is no context for the next
+    [(chat, _, asked)] = list(respond(engine, "  ", [], []))  # empty input is ignored
+    assert chat == [] and asked == []
