@@ -196,7 +196,7 @@ def build_app(engine: Engine) -> gr.Blocks:
         panels = [about, catalog, doomed, only_sources]
         # One change of the store at a time: later requests wait in the queue.
         add_button.click(add, [uploads, url], [outcomes, *panels, uploads, url],
-                         concurrency_limit=1, concurrency_id="store")
+                         concurrency_limit=1, concurrency_id="store", show_progress_on=[outcomes])
         delete_button.click(remove, [doomed], [deleted, *panels],
                             concurrency_limit=1, concurrency_id="store")
     return app

@@ -49,6 +49,7 @@ def test_hostile_articles_run_nothing_open_nothing_and_call_nowhere(
     with visit(browser, url) as seen:
         page = seen.page
         seen.upload(files)
+        expect(page.locator("#nq-outcomes").get_by_text("Adding articles")).to_be_visible(timeout=ANSWERED)
         # Every file went in (the table shows only the rows in view).
         expect(page.locator("#nq-description")).to_contain_text(f"{len(files) + 2} articles", timeout=180_000)
         expect(page.locator("#nq-outcomes")).to_contain_text("bulletin-0.txt")
