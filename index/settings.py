@@ -13,6 +13,7 @@ from index.errors import ConfigError
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx-int8")
 DEFAULT_BACKEND = "torch"
+LLMS = ("openai-compatible", "ollama", "gguf")  # the user's own LLM; none by default
 
 # Environment variable for each field that may be set from the environment.
 ENV_VARS = {
@@ -22,6 +23,10 @@ ENV_VARS = {
     "chunk_tokens": "NEWSQA_CHUNK_TOKENS",
     "top_k": "NEWSQA_TOP_K",
     "chroma_url": "NEWSQA_CHROMA_URL",
+    "llm": "NEWSQA_LLM",
+    "llm_url": "NEWSQA_LLM_URL",
+    "llm_model": "NEWSQA_LLM_MODEL",
+    "llm_timeout": "NEWSQA_LLM_TIMEOUT",
 }
 
 
@@ -82,6 +87,10 @@ class Settings:
     chunk_tokens: int = 200
     top_k: int = 10
     chroma_url: str | None = None
+    llm: str | None = None
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_timeout: float = 30.0  # seconds; then the extractive answer is given instead
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "store", Path(self.store).expanduser())
@@ -102,6 +111,21 @@ class Settings:
             object.__setattr__(self, "chroma_url", self.chroma_url.strip() or None)
             if self.chroma_url:
                 ChromaServer.parse(self.chroma_url)  # raises with what a URL must look like
+        self._check_llm()
+
+    def _check_llm(self) -> None:
+        if not self.llm:
+            object.__setattr__(self, "llm", None)
+            return
+        if self.llm not in LLMS:
+            raise ConfigError(f"llm={self.llm!r} is unknown: use one of {', '.join(LLMS)} (--llm or NEWSQA_LLM)")
+        if not self.llm_model:
+            raise ConfigError(f"--llm {self.llm} needs --llm-model (or NEWSQA_LLM_MODEL): "
+                              + ("the GGUF file's path" if self.llm == "gguf" else "the model's name"))
+        if self.llm == "openai-compatible" and not self.llm_url:
+            raise ConfigError("--llm openai-compatible needs --llm-url (or NEWSQA_LLM_URL), e.g. http://127.0.0.1:8080/v1")
+        if not 0 < self.llm_timeout <= 600:
+            raise ConfigError(f"llm_timeout={self.llm_timeout} is out of range: use 1 to 600 seconds")
 
     @property
     def server(self) -> ChromaServer | None:
@@ -142,4 +166,9 @@ def _parse(name: str, raw: str, env: str) -> Any:
             return int(raw)
         except ValueError:
             raise ConfigError(f"{env}={raw!r} is not a whole number") from None
+    if name == "llm_timeout":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{env}={raw!r} is not a number of seconds") from None
     return raw

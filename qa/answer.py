@@ -34,11 +34,31 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class WrittenSentence:
+    """A sentence an LLM wrote, and whether the passages it cited back it.
+
+    A supported sentence carries the numbers of its `Citation`s; an unsupported one
+    carries none, whatever the LLM wrote after it, and says why."""
+
+    text: str
+    supported: bool
+    citations: list[int] = field(default_factory=list)
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Answer:
+    """`text` holds each sentence with its `[n]` markers. A written answer (`written_by`
+    names the LLM) also lists its `sentences`; `notice` says what the reader should know,
+    such as the LLM being unreachable and this being the extractive answer instead."""
+
     question: str
     text: str
     abstained: bool
     citations: list[Citation] = field(default_factory=list)
+    sentences: list[WrittenSentence] = field(default_factory=list)
+    written_by: str | None = None
+    notice: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,6 +68,8 @@ class Answer:
         return cls(
             question=data["question"], text=data["text"], abstained=data["abstained"],
             citations=[Citation(**c) for c in data.get("citations", [])],
+            sentences=[WrittenSentence(**s) for s in data.get("sentences", [])],
+            written_by=data.get("written_by"), notice=data.get("notice"),
         )
 
 

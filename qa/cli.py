@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import index
 from index.errors import ConfigError, NewsQAError
-from index.settings import BACKENDS, Settings
+from index.settings import BACKENDS, LLMS, Settings
 from qa.answer import Answer
 
 
@@ -26,7 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env(
-            store=args.store, model=args.model, backend=args.backend, chroma_url=args.chroma_url
+            store=args.store, model=args.model, backend=args.backend, chroma_url=args.chroma_url,
+            **{name: getattr(args, name, None) for name in ("llm", "llm_url", "llm_model", "llm_timeout")},
         )
         return int(args.run(args, settings) or 0)
     except NewsQAError as error:
@@ -55,6 +56,18 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--backend", choices=BACKENDS,
                         help="run the model with torch or onnxruntime int8 (env NEWSQA_BACKEND)")
 
+    writing = argparse.ArgumentParser(add_help=False)
+    writing.add_argument("--llm", choices=LLMS,
+                         help="written answers from your own LLM, every citation checked (env NEWSQA_LLM); "
+                              "default: the extractive answerer")
+    writing.add_argument("--llm-url", metavar="URL",
+                         help="the LLM server: an OpenAI-compatible …/v1 URL, or Ollama's (env NEWSQA_LLM_URL); "
+                              "the API key is read from NEWSQA_LLM_API_KEY")
+    writing.add_argument("--llm-model", metavar="NAME_OR_PATH",
+                         help="the model's name, or the GGUF file for --llm gguf (env NEWSQA_LLM_MODEL)")
+    writing.add_argument("--llm-timeout", type=float, metavar="SECONDS",
+                         help="then the extractive answer is given instead (default 30; env NEWSQA_LLM_TIMEOUT)")
+
     narrowing = argparse.ArgumentParser(add_help=False)
     narrowing.add_argument("--source", action="append", metavar="NAME",
                            help="only articles from this source (repeat for several)")
@@ -79,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=_delete)
 
-    p = commands.add_parser("ask", parents=[common, narrowing], help="answer a question with citations")
+    p = commands.add_parser("ask", parents=[common, narrowing, writing], help="answer a question with citations")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.set_defaults(run=_ask)
@@ -116,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=_eval)
 
-    p = commands.add_parser("chat", parents=[common], help="open the web chat")
+    p = commands.add_parser("chat", parents=[common, writing], help="open the web chat")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--auth-file", type=Path, metavar="FILE",
@@ -167,6 +180,10 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 
 def format_answer(answer: Answer) -> str:
     lines = [textwrap.fill(answer.text, width=88)]
+    if answer.notice:
+        lines += ["", f"Note: {answer.notice}"]
+    if answer.written_by:
+        lines += ["", f"Written by {answer.written_by}; each sentence checked against the passage it cites."]
     if answer.citations:
         lines += ["", "Sources:"]
     for c in answer.citations:

@@ -7,7 +7,7 @@ module-level `ask` and `search` reuse one engine per settings for the whole proc
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Sequence
 
@@ -18,7 +18,9 @@ from index.settings import Settings
 from index.store import Store
 from qa.answer import Answer
 from qa.extractive import ExtractiveAnswerer
+from qa.llm import LLMError, describe, make_llm
 from qa.retrieval import Passage, Retriever
+from qa.written import WrittenAnswerer
 
 MAX_QUESTION_CHARS = 2000
 
@@ -57,6 +59,13 @@ class Engine:
         self.retriever = Retriever(self.store, self.embedder, retrieval)
         self._answerer_options = {"picker": picker, "abstainer": abstainer, "max_sentences": max_sentences}
         ExtractiveAnswerer.check(**self._answerer_options)
+        self._writer: WrittenAnswerer | None = None
+
+    def writer(self) -> WrittenAnswerer | None:
+        """The user's LLM, loaded on first use; None when none is configured."""
+        if self.settings.llm and self._writer is None:
+            self._writer = WrittenAnswerer(make_llm(self.settings), self.embedder, describe(self.settings))
+        return self._writer
 
     def search(
         self, question: str, k: int | None = None, filters: Filters | None = None
@@ -84,8 +93,20 @@ class Engine:
         query_vector = question_vector if not context else self.embedder.encode_one(query)
         lexical = self.retriever.lexical()  # one revision check per question
         passages = self.retriever.search(query, self.settings.top_k, query_vector, lexical, filters)
-        answerer = ExtractiveAnswerer(lexical, **self._answerer_options)
-        return Reply(answerer.answer(question, passages, question_vector, context), passages)
+        notice = None
+        if writer := self.writer():
+            try:
+                written = writer.answer(question, passages, question_vector)
+                if written.abstained or written.citations:
+                    return Reply(written, passages)
+                notice = "No sentence the LLM wrote is backed by the articles."
+            except LLMError as error:  # unreachable, timed out: the user still gets an answer
+                notice = str(error).rstrip(".") + "."
+        extractive = ExtractiveAnswerer(lexical, **self._answerer_options)
+        answer = extractive.answer(question, passages, question_vector, context)
+        if notice:
+            answer = replace(answer, notice=f"{notice} This is the extractive answer instead.")
+        return Reply(answer, passages)
 
     def _check_not_empty(self) -> None:
         if self.store.is_empty():

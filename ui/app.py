@@ -22,9 +22,10 @@ from index.settings import Settings
 from index.store import ArticleEntry, StoredArticle
 from qa.answer import Answer
 from qa.engine import MAX_QUESTION_CHARS, Engine
+from qa.llm import describe
 from ui.render import (
     CATALOG_HEADERS, CSS, SCROLL_TO_QUOTE, SEARCHING, answer_html, catalog_rows,
-    description, segments, sources_html,
+    description, notice_html, segments, sources_html,
 )
 
 import gradio as gr  # noqa: E402
@@ -124,6 +125,7 @@ def build_app(engine: Engine) -> gr.Blocks:
     with gr.Blocks(title="News QA", analytics_enabled=False) as app:
         gr.Markdown("# News QA")
         about = gr.Markdown(description(stats), elem_id="nq-description")
+        gr.Markdown(f"Answers: {describe(engine.settings)}.", elem_id="nq-answerer")
         asked = gr.State([])
         with gr.Tab("Chat", id="chat"):
             with gr.Row():
@@ -234,6 +236,8 @@ def respond(
     # One sentence at a time: the answer streams in as a written one would.
     for count in range(1, len(segments(answer)) + 1):
         yield [*chat, shown, _message("assistant", answer_html(answer, count))], cards, asked
+    if answer.notice:
+        yield [*chat, shown, _message("assistant", answer_html(answer) + notice_html(answer.notice))], cards, asked
 
 
 def _articles(engine: Engine, answer: Answer) -> dict[str, StoredArticle]:

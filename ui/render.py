@@ -53,6 +53,10 @@ def answer_html(answer: Answer, shown: int | None = None) -> str:
     return "".join(parts)
 
 
+def notice_html(notice: str) -> str:
+    return f'<br><em class="nq-notice">{escape(notice)}</em>'
+
+
 def sources_html(
     answer: Answer | None, closest: Sequence[Passage] = (),
     articles: Mapping[str, StoredArticle] | None = None,
