@@ -95,7 +95,7 @@ class ExtractiveAnswerer:
                 chosen.append(other)
             else:
                 break
-        citations = [_cite(n, s.sentence) for n, s in enumerate(chosen, start=1)]
+        citations = [cite(n, s.sentence) for n, s in enumerate(chosen, start=1)]
         text = " ".join(f"{c.quote} [{c.number}]" for c in citations)
         return Answer(question=question, text=text, abstained=False, citations=citations)
 
@@ -204,7 +204,8 @@ def candidate_sentences(passages: Sequence[Passage]) -> list[Sentence]:
     return found
 
 
-def _cite(number: int, sentence: Sentence) -> Citation:
+def cite(number: int, sentence: Sentence) -> Citation:
+    """The citation of a passage sentence: its verbatim text, offsets and article facts."""
     chunk = sentence.passage.chunk
     return Citation(
         number=number, article_id=chunk.article_id, title=chunk.title, source=chunk.source,

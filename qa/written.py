@@ -18,7 +18,7 @@ import numpy as np
 from index.embedding import Embedder
 from index.sentences import sentence_spans
 from qa.answer import NO_ANSWER, Answer, Citation, WrittenSentence
-from qa.extractive import _cite
+from qa.extractive import cite
 from qa.llm import LLMError
 from qa.retrieval import Passage
 from qa.verification import check
@@ -132,7 +132,7 @@ class WrittenAnswerer:
                 continue
             key = (support.best.passage.chunk.id, support.best.stored.start)
             if key not in citations:
-                citations[key] = _cite(len(citations) + 1, support.best)
+                citations[key] = cite(len(citations) + 1, support.best)
             sentences.append(WrittenSentence(claim.text, True, [citations[key].number]))
         kept = [s for s in sentences if s.supported or self.unsupported == "mark"]
         text = " ".join(
