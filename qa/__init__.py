@@ -8,13 +8,14 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import index  # noqa: F401  (sets the offline switches before anything heavy loads)
 from index.filters import Filters
 from index.settings import Settings
-from qa.answer import NO_ANSWER, Answer, Citation
-from qa.engine import Engine, QuestionError, engine_for
+from qa.answer import NO_ANSWER, Answer, Citation, WrittenSentence
+from qa.engine import Engine, QuestionError, Reply, engine_for
+from qa.llm import LLMError
 from qa.retrieval import Passage
 
 __all__ = [
@@ -23,10 +24,13 @@ __all__ = [
     "Citation",
     "Engine",
     "Filters",
+    "LLMError",
     "Passage",
     "QuestionError",
+    "WrittenSentence",
     "ask",
     "search",
+    "stream",
 ]
 
 
@@ -43,6 +47,21 @@ def ask(
     `filters` keeps only some sources or a date range: `Filters.parse("bbc", since="2005-01-01")`.
     """
     return engine_for(Settings.resolve(store, settings)).ask(question, history, filters)
+
+
+def stream(
+    question: str,
+    store: str | os.PathLike[str] | None = None,
+    *,
+    history: Sequence[str] = (),
+    filters: Filters | None = None,
+    settings: Settings | None = None,
+) -> Iterator[str | Answer]:
+    """Like `ask`, for an LLM configured in the settings: its text as it is written (str
+    parts, not yet checked, so never to be shown as cited), then the checked `Answer`.
+    Without an LLM, the `Answer` alone."""
+    for part in engine_for(Settings.resolve(store, settings)).stream(question, history, filters):
+        yield part.answer if isinstance(part, Reply) else part
 
 
 def search(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from index.embedding import Embedder
 from index.errors import NewsQAError, StoreError
@@ -85,6 +85,15 @@ class Engine:
         self, question: str, history: Sequence[str] = (), filters: Filters | None = None
     ) -> Reply:
         """The answer together with the ranked passages it was drawn from."""
+        *_, reply = self.stream(question, history, filters)
+        assert isinstance(reply, Reply)
+        return reply
+
+    def stream(
+        self, question: str, history: Sequence[str] = (), filters: Filters | None = None
+    ) -> Iterator[str | Reply]:
+        """With an LLM configured: its text as it is written (not yet checked, so never to
+        be shown as cited), then the `Reply`. Without one: the `Reply` alone."""
         question = _check(question)
         self._check_not_empty()
         context = history[-1] if history and is_follow_up(question) else ""
@@ -96,9 +105,12 @@ class Engine:
         notice = None
         if writer := self.writer():
             try:
-                written = writer.answer(question, passages, question_vector)
-                if written.abstained or written.citations:
-                    return Reply(written, passages)
+                for part in writer.stream(question, passages, question_vector):
+                    if not isinstance(part, Answer):
+                        yield part
+                    elif part.abstained or part.citations:
+                        yield Reply(part, passages)
+                        return
                 notice = "No sentence the LLM wrote is backed by the articles."
             except LLMError as error:  # unreachable, timed out: the user still gets an answer
                 notice = str(error).rstrip(".") + "."
@@ -106,7 +118,7 @@ class Engine:
         answer = extractive.answer(question, passages, question_vector, context)
         if notice:
             answer = replace(answer, notice=f"{notice} This is the extractive answer instead.")
-        return Reply(answer, passages)
+        yield Reply(answer, passages)
 
     def _check_not_empty(self) -> None:
         if self.store.is_empty():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 
@@ -41,6 +41,11 @@ SYSTEM = (
     "repairs cost? Answer: The bridge reopened on Monday [1]. The repairs cost 48 million euros [2]."
 )
 _MARKERS = re.compile(r"\[\s*(\d+(?:\s*,\s*\d+)*)\s*\]")
+
+
+def draft(text: str) -> str:
+    """Text the LLM is still writing, without its markers: nothing is cited until checked."""
+    return _MARKERS.sub("", text)
 
 
 @dataclass(frozen=True)
@@ -99,17 +104,26 @@ class WrittenAnswerer:
             raise ValueError(f"unsupported={unsupported!r}: use one of {', '.join(UNSUPPORTED)}")
         self.llm, self.embedder, self.name, self.unsupported = llm, embedder, name, unsupported
 
-    def write(self, question: str, passages: Sequence[Passage]) -> str:
-        """The LLM's reply; raises LLMError when it cannot be had."""
+    def stream(
+        self, question: str, passages: Sequence[Passage], question_vector: np.ndarray
+    ) -> Iterator[str | Answer]:
+        """The reply as the LLM writes it (unchecked text), then the checked `Answer`.
+        Raises LLMError when the LLM cannot be reached, fails or times out."""
+        shown = list(passages[:PASSAGES_SHOWN])
+        reply = ""
         try:
-            return str(self.llm.chat(prompt(question, passages)).message.content or "")
+            for chunk in self.llm.stream_chat(prompt(question, shown)):
+                if chunk.delta:
+                    reply += chunk.delta
+                    yield chunk.delta
         except Exception as error:  # connection refused, timeout, server error, bad model
             raise LLMError(f"the LLM ({self.name}) did not answer: {type(error).__name__}: {error}") from error
+        yield self.checked(question, reply, shown, question_vector)
 
     def answer(self, question: str, passages: Sequence[Passage], question_vector: np.ndarray) -> Answer:
-        shown = list(passages[:PASSAGES_SHOWN])
-        reply = self.write(question, shown)
-        return self.checked(question, reply, shown, question_vector)
+        *_, answer = self.stream(question, passages, question_vector)
+        assert isinstance(answer, Answer)
+        return answer
 
     def checked(
         self, question: str, reply: str, shown: Sequence[Passage], question_vector: np.ndarray

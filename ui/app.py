@@ -21,11 +21,11 @@ from index.readers import SUPPORTED
 from index.settings import Settings
 from index.store import ArticleEntry, StoredArticle
 from qa.answer import Answer
-from qa.engine import MAX_QUESTION_CHARS, Engine
+from qa.engine import MAX_QUESTION_CHARS, Engine, Reply
 from qa.llm import describe
 from ui.render import (
     CATALOG_HEADERS, CSS, SCROLL_TO_QUOTE, SEARCHING, answer_html, catalog_rows,
-    description, notice_html, segments, sources_html,
+    description, draft_html, notice_html, segments, sources_html,
 )
 
 import gradio as gr  # noqa: E402
@@ -218,7 +218,13 @@ def respond(
     yield [*chat, shown, _message("assistant", SEARCHING)], gr.skip(), asked
     try:
         filters = Filters.parse(sources or (), since or None, until or None)
-        reply = engine.reply(question, asked, filters)
+        written = ""
+        for part in engine.stream(question, asked, filters):
+            if isinstance(part, Reply):
+                reply = part
+            else:  # the LLM's text as it comes: shown as a draft, with no citation yet
+                written += part
+                yield [*chat, shown, _message("assistant", draft_html(written))], gr.skip(), asked
     except NewsQAError as error:
         yield [*chat, shown, _message("assistant", escape(f"Sorry: {error}."))], sources_html(None), asked
         return

@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 from index.store import ArticleEntry, StoreStats, StoredArticle
 from qa.answer import Answer, Citation
 from qa.retrieval import Passage
+from qa.written import draft
 
 SEARCHING = '<span class="nq-wait">Searching the articles…</span>'
 
@@ -51,6 +52,12 @@ def answer_html(answer: Answer, shown: int | None = None) -> str:
                 f'aria-label="source {number}">[{number}]</a>'
             )
     return "".join(parts)
+
+
+def draft_html(text: str) -> str:
+    """An LLM's answer while it is written: its markers left out until it is checked."""
+    return (f'<span class="nq-draft">{escape(draft(text))}</span> '
+            '<span class="nq-wait">(writing; the citations are checked when it is done)</span>')
 
 
 def notice_html(notice: str) -> str:

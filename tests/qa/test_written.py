@@ -167,3 +167,15 @@ def test_an_unreachable_llm_still_gives_the_extractive_answer_and_says_why(plant
     assert time.monotonic() - start < 5 + 5  # the timeout, plus the extractive answer
     assert answer.written_by is None and "5.8 million" in answer.citations[0].quote
     assert answer.notice and "did not answer" in answer.notice and "extractive answer instead" in answer.notice
+
+
+@pytest.mark.slow
+def test_a_written_answer_streams_then_comes_checked(planted: Settings) -> None:
+    import qa
+
+    settings = replace(planted, llm="gguf", llm_model=str(_smollm2()))
+    parts = list(qa.stream(VOTES, settings=settings))
+    *written, answer = parts
+    assert len(written) > 2 and all(isinstance(p, str) for p in written)  # token by token
+    assert isinstance(answer, qa.Answer) and (answer.written_by or answer.notice)
+    assert [type(p) for p in qa.stream(VOTES, settings=planted)] == [qa.Answer]  # no LLM

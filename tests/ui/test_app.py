@@ -32,3 +32,15 @@ def test_errors_become_a_line_in_the_chat(seeded_settings: Settings) -> None:
     assert asked == []  # a question that was not answered is no context for the next
     [(chat, _, asked)] = list(respond(engine, "  ", [], []))  # empty input is ignored
     assert chat == [] and asked == []
+
+
+def test_a_written_answer_shows_as_a_draft_without_citations_until_checked(seeded_settings: Settings) -> None:
+    from dataclasses import replace
+
+    from tests.qa.test_written import _smollm2
+
+    engine = Engine(replace(seeded_settings, llm="gguf", llm_model=str(_smollm2())))
+    steps = [chat[-1]["content"] for chat, _, _ in respond(engine, "How many votes did Maduro get?", [], [])]
+    drafts = [s for s in steps[1:] if "nq-draft" in s]
+    assert len(drafts) > 2 and all("nq-cite" not in d and "the citations are checked" in d for d in drafts)
+    assert "nq-wait" not in steps[-1] and "nq-draft" not in steps[-1]
