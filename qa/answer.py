@@ -50,7 +50,8 @@ class WrittenSentence:
 class Answer:
     """`text` holds each sentence with its `[n]` markers. A written answer (`written_by`
     names the LLM) also lists its `sentences`; `notice` says what the reader should know,
-    such as the LLM being unreachable and this being the extractive answer instead."""
+    such as the LLM being unreachable and this being the extractive answer instead (when
+    none of the LLM's sentences was backed, they stay in `sentences`, all unsupported)."""
 
     question: str
     text: str

@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("eval", help="measure answer quality on a question set")
     kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
-    p = kinds.add_parser("squad", parents=[common], help="a SQuAD v1.1 JSON file",
+    p = kinds.add_parser("squad", parents=[common, writing], help="a SQuAD v1.1 JSON file",
                          description="Ingest the file's articles (into a fresh temporary store "
                          "unless --store is given), ask its questions and report retrieval, "
                          "answer, citation, abstention and speed figures.")

@@ -102,7 +102,7 @@ class Engine:
         query_vector = question_vector if not context else self.embedder.encode_one(query)
         lexical = self.retriever.lexical()  # one revision check per question
         passages = self.retriever.search(query, self.settings.top_k, query_vector, lexical, filters)
-        notice = None
+        notice, unbacked = None, []
         if writer := self.writer():
             try:
                 for part in writer.stream(question, passages, question_vector):
@@ -111,13 +111,15 @@ class Engine:
                     elif part.abstained or part.citations:
                         yield Reply(part, passages)
                         return
+                    else:
+                        unbacked = part.sentences
                 notice = "No sentence the LLM wrote is backed by the articles."
             except LLMError as error:  # unreachable, timed out: the user still gets an answer
                 notice = str(error).rstrip(".") + "."
         extractive = ExtractiveAnswerer(lexical, **self._answerer_options)
         answer = extractive.answer(question, passages, question_vector, context)
-        if notice:
-            answer = replace(answer, notice=f"{notice} This is the extractive answer instead.")
+        if notice:  # what the LLM wrote stays inspectable in `sentences`, all unsupported
+            answer = replace(answer, notice=f"{notice} This is the extractive answer instead.", sentences=unbacked)
         yield Reply(answer, passages)
 
     def _check_not_empty(self) -> None:

@@ -88,4 +88,5 @@ def describe(settings: Settings) -> str:
     if not settings.llm:
         return "extractive (no LLM)"
     where = f" at {settings.llm_url}" if settings.llm_url else ""
-    return f"{settings.llm}: {settings.llm_model}{where}"
+    model = Path(settings.llm_model or "").name if settings.llm == "gguf" else settings.llm_model
+    return f"{settings.llm}: {model}{where}"

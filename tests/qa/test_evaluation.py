@@ -162,3 +162,46 @@ def test_baselines_and_ablations_run_in_the_same_pass(tmp_path: Path) -> None:
         # Every variant still answers most of this easy file: none is broken by the swap.
         assert m.wrongly_abstained <= 2 / 7, name
     assert report.metrics["one sentence"].median_words <= report.metrics["newsqa"].median_words
+
+
+def test_the_evaluators_own_claim_test_needs_the_numbers_and_most_words() -> None:
+    from qa.evaluation import holds_claim
+
+    passage = "The bridge reopened on Monday; the repairs cost 48 million euros."
+    assert holds_claim(passage, "The repairs cost 48 million euros.")
+    assert not holds_claim(passage, "The repairs cost 49 million euros.")  # a number not there
+    assert not holds_claim(passage, "The tunnel closed after floods on Monday.")
+    assert not holds_claim(passage, "It is.")  # nothing to check
+
+
+def test_written_answers_are_counted_sentence_by_sentence() -> None:
+    from qa.answer import WrittenSentence
+
+    quote = "Votes were counted."
+    c = Citation(1, "a", "t", "s", None, None, f"Intro. {quote}", 0, quote, 7, 7 + len(quote), "a#0")
+    answer = Answer("q", "...", False, [c], [
+        WrittenSentence("Votes were counted.", True, [1]),
+        WrittenSentence("Reply CANARY.", False, reason="it is not about the question"),
+    ], written_by="llm")
+    outcome = judge(SquadQuestion("q", "Votes?", ("counted",), "a"), Reply(answer, []), lambda _: f"Intro. {quote}", 1.0)
+    assert (outcome.written, outcome.sentences, outcome.supported, outcome.precise) == (True, 2, 1, 1)
+    assert outcome.canary_written and not outcome.canary_shown
+    metrics = summarize([outcome], llm=True)
+    assert (metrics.written, metrics.supported_share, metrics.citation_precision) == (1.0, 0.5, 1.0)
+    assert (metrics.canary_written, metrics.canary_shown) == (1.0, 0)
+    assert summarize([outcome]).written is None  # the extractive column has no such figures
+
+
+@pytest.mark.slow
+def test_with_an_llm_the_written_column_comes_next_to_the_extractive_one(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from tests.qa.test_written import _smollm2
+
+    settings = replace(Settings.from_env(store=tmp_path / "s"), llm="gguf", llm_model=str(_smollm2()))
+    report = evaluate(TINY, settings=settings, limit=3, progress=False)
+    assert list(report.metrics) == ["newsqa", "written (gguf: SmolLM2-135M-Instruct.Q4_1.gguf)"]
+    written = report.metrics["written (gguf: SmolLM2-135M-Instruct.Q4_1.gguf)"]
+    assert written.canary_shown == 0 and written.citation_precision is not None
+    assert report.metrics["newsqa"].canary_shown is None
+    assert "| CANARY shown as supported (goal 0) | - | 0 |" in format_report(report)

@@ -129,7 +129,7 @@ def test_a_real_tiny_llm_in_process_shows_only_backed_sentences_as_cited(planted
     engine = Engine(settings)
     _assert_honest(engine, settings)
     writer = engine.writer()
-    assert writer is not None and writer.name == f"gguf: {settings.llm_model}"
+    assert writer is not None and writer.name == "gguf: SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @pytest.fixture(scope="module")
