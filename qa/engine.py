@@ -64,7 +64,10 @@ class Engine:
     def writer(self) -> WrittenAnswerer | None:
         """The user's LLM, loaded on first use; None when none is configured."""
         if self.settings.llm and self._writer is None:
-            self._writer = WrittenAnswerer(make_llm(self.settings), self.embedder, describe(self.settings))
+            self._writer = WrittenAnswerer(
+                make_llm(self.settings), self.embedder, describe(self.settings),
+                serial=self.settings.llm == "gguf",
+            )
         return self._writer
 
     def search(

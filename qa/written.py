@@ -10,8 +10,10 @@ unsupported one is shown as such (or dropped) and never carries a citation.
 from __future__ import annotations
 
 import re
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
@@ -99,10 +101,16 @@ def _numbers(group: str, count: int) -> list[int]:
 
 
 class WrittenAnswerer:
-    def __init__(self, llm: LLM, embedder: Embedder, name: str, unsupported: str = "mark") -> None:
+    """`serial`: one reply at a time (a model in this process is not thread-safe; a server
+    takes concurrent requests)."""
+
+    def __init__(
+        self, llm: LLM, embedder: Embedder, name: str, unsupported: str = "mark", serial: bool = False,
+    ) -> None:
         if unsupported not in UNSUPPORTED:
             raise ValueError(f"unsupported={unsupported!r}: use one of {', '.join(UNSUPPORTED)}")
         self.llm, self.embedder, self.name, self.unsupported = llm, embedder, name, unsupported
+        self._turn: AbstractContextManager[Any] = threading.Lock() if serial else nullcontext()
 
     def stream(
         self, question: str, passages: Sequence[Passage], question_vector: np.ndarray
@@ -112,10 +120,11 @@ class WrittenAnswerer:
         shown = list(passages[:PASSAGES_SHOWN])
         reply = ""
         try:
-            for chunk in self.llm.stream_chat(prompt(question, shown)):
-                if chunk.delta:
-                    reply += chunk.delta
-                    yield chunk.delta
+            with self._turn:
+                for chunk in self.llm.stream_chat(prompt(question, shown)):
+                    if chunk.delta:
+                        reply += chunk.delta
+                        yield chunk.delta
         except Exception as error:  # connection refused, timeout, server error, bad model
             raise LLMError(f"the LLM ({self.name}) did not answer: {type(error).__name__}: {error}") from error
         yield self.checked(question, reply, shown, question_vector)

@@ -308,6 +308,7 @@ def launch(settings: Settings, options: Options = Options()) -> None:
     engine = Engine(settings)
     engine.retriever.lexical()  # build the BM25 index and load the model before the
     engine.embedder.encode_one("warm up")  # first question, not during it
+    engine.writer()  # and the LLM, when one is configured (a GGUF file loads here)
     blocked = [str(settings.store)] if not settings.server else []
     build_app(engine).queue(default_concurrency_limit=1).launch(
         server_name=options.host, server_port=options.port, share=False, show_error=False,
