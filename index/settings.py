@@ -14,6 +14,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx-int8")
 DEFAULT_BACKEND = "torch"
 LLMS = ("openai-compatible", "ollama", "gguf")  # the user's own LLM; none by default
+UNSUPPORTED = ("mark", "drop")  # what a written answer does with a sentence no passage backs
 
 # Environment variable for each field that may be set from the environment.
 ENV_VARS = {
@@ -27,6 +28,7 @@ ENV_VARS = {
     "llm_url": "NEWSQA_LLM_URL",
     "llm_model": "NEWSQA_LLM_MODEL",
     "llm_timeout": "NEWSQA_LLM_TIMEOUT",
+    "llm_unsupported": "NEWSQA_LLM_UNSUPPORTED",
 }
 
 
@@ -91,6 +93,7 @@ class Settings:
     llm_url: str | None = None
     llm_model: str | None = None
     llm_timeout: float = 30.0  # seconds; then the extractive answer is given instead
+    llm_unsupported: str = "mark"  # or "drop"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "store", Path(self.store).expanduser())
@@ -114,6 +117,8 @@ class Settings:
         self._check_llm()
 
     def _check_llm(self) -> None:
+        if self.llm_unsupported not in UNSUPPORTED:
+            raise ConfigError(f"llm_unsupported={self.llm_unsupported!r}: use one of {', '.join(UNSUPPORTED)}")
         if not self.llm:
             object.__setattr__(self, "llm", None)
             return

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import index
 from index.errors import ConfigError, NewsQAError
-from index.settings import BACKENDS, LLMS, Settings
+from index.settings import BACKENDS, LLMS, UNSUPPORTED, Settings
 from qa.answer import Answer
 
 
@@ -27,7 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env(
             store=args.store, model=args.model, backend=args.backend, chroma_url=args.chroma_url,
-            **{name: getattr(args, name, None) for name in ("llm", "llm_url", "llm_model", "llm_timeout")},
+            **{name: getattr(args, name, None)
+               for name in ("llm", "llm_url", "llm_model", "llm_timeout", "llm_unsupported")},
         )
         return int(args.run(args, settings) or 0)
     except NewsQAError as error:
@@ -67,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="the model's name, or the GGUF file for --llm gguf (env NEWSQA_LLM_MODEL)")
     writing.add_argument("--llm-timeout", type=float, metavar="SECONDS",
                          help="then the extractive answer is given instead (default 30; env NEWSQA_LLM_TIMEOUT)")
+    writing.add_argument("--llm-unsupported", choices=UNSUPPORTED,
+                         help="show a sentence no passage backs marked [unsupported], or drop it "
+                              "(default mark; env NEWSQA_LLM_UNSUPPORTED)")
 
     narrowing = argparse.ArgumentParser(add_help=False)
     narrowing.add_argument("--source", action="append", metavar="NAME",

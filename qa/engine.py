@@ -66,7 +66,7 @@ class Engine:
         if self.settings.llm and self._writer is None:
             self._writer = WrittenAnswerer(
                 make_llm(self.settings), self.embedder, describe(self.settings),
-                serial=self.settings.llm == "gguf",
+                unsupported=self.settings.llm_unsupported, serial=self.settings.llm == "gguf",
             )
         return self._writer
 
@@ -93,10 +93,12 @@ class Engine:
         return reply
 
     def stream(
-        self, question: str, history: Sequence[str] = (), filters: Filters | None = None
+        self, question: str, history: Sequence[str] = (), filters: Filters | None = None,
+        written: bool = True,
     ) -> Iterator[str | Reply]:
-        """With an LLM configured: its text as it is written (not yet checked, so never to
-        be shown as cited), then the `Reply`. Without one: the `Reply` alone."""
+        """With an LLM configured (and `written`): its text as it is written (not yet
+        checked, so never to be shown as cited), then the `Reply`. Otherwise the `Reply`
+        alone, from the extractive answerer."""
         question = _check(question)
         self._check_not_empty()
         context = history[-1] if history and is_follow_up(question) else ""
@@ -106,7 +108,7 @@ class Engine:
         lexical = self.retriever.lexical()  # one revision check per question
         passages = self.retriever.search(query, self.settings.top_k, query_vector, lexical, filters)
         notice, unbacked = None, []
-        if writer := self.writer():
+        if written and (writer := self.writer()):
             try:
                 for part in writer.stream(question, passages, question_vector):
                     if not isinstance(part, Answer):

@@ -19,6 +19,7 @@ import numpy as np
 
 from index.embedding import Embedder
 from index.sentences import sentence_spans
+from index.settings import UNSUPPORTED
 from qa.answer import NO_ANSWER, Answer, Citation, WrittenSentence
 from qa.extractive import cite
 from qa.llm import LLMError
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from llama_index.core.llms import LLM
 
 PASSAGES_SHOWN = 5
-UNSUPPORTED = ("mark", "drop")
 NOT_FOUND = "NO ANSWER"
 SYSTEM = (
     "You answer questions about news articles. Use only the numbered passages in the "

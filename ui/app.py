@@ -74,9 +74,10 @@ def build_app(engine: Engine) -> gr.Blocks:
 
     def ask(
         question: str, chat: list[Message], asked: list[str],
-        sources: list[str] | None = None, since: str = "", until: str = "",
+        sources: list[str] | None = None, since: str = "", until: str = "", mode: str = "extractive",
     ) -> Iterator[tuple[Any, ...]]:
-        for shown, cards, asked_now in respond(engine, question, chat, asked, sources, since, until):
+        written = mode == "written"
+        for shown, cards, asked_now in respond(engine, question, chat, asked, sources, since, until, written):
             yield shown, cards, asked_now, ""  # "": the question box empties
 
     def reset() -> tuple[Any, ...]:
@@ -125,7 +126,13 @@ def build_app(engine: Engine) -> gr.Blocks:
     with gr.Blocks(title="News QA", analytics_enabled=False) as app:
         gr.Markdown("# News QA")
         about = gr.Markdown(description(stats), elem_id="nq-description")
-        gr.Markdown(f"Answers: {describe(engine.settings)}.", elem_id="nq-answerer")
+        llm = engine.settings.llm
+        mode = gr.Radio(
+            [("Extractive: quoted sentences", "extractive")]
+            + ([(f"Written by {describe(engine.settings)}, citations checked", "written")] if llm else []),
+            value="written" if llm else "extractive", label="Answers", elem_id="nq-mode",
+            visible=bool(llm), info="Each browser tab chooses for itself",
+        )
         asked = gr.State([])
         with gr.Tab("Chat", id="chat"):
             with gr.Row():
@@ -191,7 +198,7 @@ def build_app(engine: Engine) -> gr.Blocks:
             deleted = gr.Markdown(elem_id="nq-deleted")
 
         outputs = [chat, sources, asked, question]
-        inputs = [question, chat, asked, only_sources, since, until]
+        inputs = [question, chat, asked, only_sources, since, until, mode]
         question.submit(ask, inputs, outputs, concurrency_limit=4, api_name="respond")
         ask_button.click(ask, inputs, outputs, concurrency_limit=4, api_name=False)
         new.click(reset, None, outputs)
@@ -206,10 +213,11 @@ def build_app(engine: Engine) -> gr.Blocks:
 
 def respond(
     engine: Engine, question: str, chat: list[Message], asked: list[str],
-    sources: Sequence[str] | None = None, since: str = "", until: str = "",
+    sources: Sequence[str] | None = None, since: str = "", until: str = "", written: bool = True,
 ) -> Iterator[tuple[list[Message], Any, list[str]]]:
     """The chat, the sources panel and the questions asked, after each step of answering:
-    the question with "Searching…", then the answer one cited sentence at a time."""
+    the question with "Searching…", then the answer one cited sentence at a time.
+    `written`: by the configured LLM, if there is one."""
     question = (question or "").strip()
     if not question:
         yield chat, gr.skip(), asked  # empty input is ignored
@@ -218,13 +226,13 @@ def respond(
     yield [*chat, shown, _message("assistant", SEARCHING)], gr.skip(), asked
     try:
         filters = Filters.parse(sources or (), since or None, until or None)
-        written = ""
-        for part in engine.stream(question, asked, filters):
+        so_far = ""
+        for part in engine.stream(question, asked, filters, written):
             if isinstance(part, Reply):
                 reply = part
             else:  # the LLM's text as it comes: shown as a draft, with no citation yet
-                written += part
-                yield [*chat, shown, _message("assistant", draft_html(written))], gr.skip(), asked
+                so_far += part
+                yield [*chat, shown, _message("assistant", draft_html(so_far))], gr.skip(), asked
     except NewsQAError as error:
         yield [*chat, shown, _message("assistant", escape(f"Sorry: {error}."))], sources_html(None), asked
         return

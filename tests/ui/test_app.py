@@ -44,3 +44,26 @@ def test_a_written_answer_shows_as_a_draft_without_citations_until_checked(seede
     drafts = [s for s in steps[1:] if "nq-draft" in s]
     assert len(drafts) > 2 and all("nq-cite" not in d and "the citations are checked" in d for d in drafts)
     assert "nq-wait" not in steps[-1] and "nq-draft" not in steps[-1]
+
+
+def test_each_session_chooses_written_or_extractive_answers(seeded_settings: Settings) -> None:
+    from dataclasses import replace
+
+    import gradio as gr
+
+    from tests.qa.test_written import _smollm2
+    from ui.app import build_app
+
+    def selector(engine: Engine) -> gr.Radio:
+        app = build_app(engine)
+        return next(b for b in app.blocks.values() if getattr(b, "elem_id", None) == "nq-mode")
+
+    plain = selector(Engine(seeded_settings))
+    assert not plain.visible and plain.value == "extractive"
+    engine = Engine(replace(seeded_settings, llm="gguf", llm_model=str(_smollm2())))
+    chosen = selector(engine)
+    assert chosen.visible and chosen.value == "written"
+    assert [value for _, value in chosen.choices] == ["extractive", "written"]
+    steps = [chat[-1]["content"] for chat, _, _ in
+             respond(engine, "How many votes did Maduro get?", [], [], written=False)]
+    assert not any("nq-draft" in s or "nq-notice" in s for s in steps)  # no LLM was asked
