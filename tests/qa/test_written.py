@@ -155,11 +155,14 @@ def test_an_openai_compatible_server_shows_only_backed_sentences_as_cited(
 
 
 @pytest.mark.slow
-def test_an_unreachable_llm_still_gives_the_extractive_answer_and_says_why(planted: Settings) -> None:
+@pytest.mark.parametrize("kind, path", [("openai-compatible", "/v1"), ("ollama", "")])
+def test_an_unreachable_llm_still_gives_the_extractive_answer_and_says_why(
+    planted: Settings, kind: str, path: str,
+) -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    settings = replace(planted, llm="openai-compatible", llm_url=f"http://127.0.0.1:{port}/v1",
+    settings = replace(planted, llm=kind, llm_url=f"http://127.0.0.1:{port}{path}",
                        llm_model="none", llm_timeout=5)
     engine = Engine(settings)
     start = time.monotonic()
