@@ -116,10 +116,12 @@ def _ingest_and_kill(feed: Path, store: Path, target: str, delay: float) -> None
 def test_ingests_killed_mid_write_leave_a_consistent_store_that_the_next_ingest_completes(
     embedded_settings: Settings, tmp_path: Path
 ) -> None:
-    feed = _feed(tmp_path / "feed.jsonl", 30)
+    articles = 50  # enough for each kill to land a batch past the one before
+    feed = _feed(tmp_path / "feed.jsonl", articles)
     journal = embedded_settings.store / JOURNAL_FILE
     left_unfinished = 0
-    for delay in (0.0, 0.02, 0.035):  # each ingest first repairs what the last one left
+    # Several delays: how long a write takes varies with the machine and its load.
+    for delay in (0.0, 0.005, 0.01, 0.02, 0.035):  # each ingest first repairs what the last one left
         # Kill it a batch past anything an earlier run wrote or noted, so that only the
         # new process can write the target.
         noted = journal.read_text().split() if journal.exists() else []
@@ -136,10 +138,10 @@ def test_ingests_killed_mid_write_leave_a_consistent_store_that_the_next_ingest_
 
     report = index.ingest([feed], settings=embedded_settings, progress=False)
     assert not report.failed and sorted(report.added + report.replaced + report.unchanged) == [
-        f"a{i:02d}" for i in range(30)
+        f"a{i:02d}" for i in range(articles)
     ]
     store = _fresh_store(embedded_settings)
-    assert store.article_ids() == {f"a{i:02d}" for i in range(30)}
+    assert store.article_ids() == {f"a{i:02d}" for i in range(articles)}
     # No duplicates and no orphans: exactly the recorded chunks and sentences are stored.
     records = store._articles.get(include=["metadatas"])["metadatas"]
     assert store._chunks.count() == sum(int(m["chunks"]) for m in records)
