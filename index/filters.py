@@ -92,12 +92,8 @@ class Filters:
 
     def matches(self, meta: Mapping[str, Any]) -> bool:
         """The same test as `where()`, in Python, for one chunk's metadata."""
-        if self.sources and meta.get("source_key") not in self.sources:
-            return False
-        day = int(meta.get("published_day", NO_DAY))
-        if (self.since or self.until) and day < self._first_day:
-            return False
-        return not (self.until and day > (self.until - _EPOCH).days)
+        source = np.array([meta.get("source_key")], dtype=object)
+        return bool(self.mask(source, np.array([int(meta.get("published_day", NO_DAY))]))[0])
 
 
 def _date(name: str, value: str | date | None) -> date | None:
