@@ -38,12 +38,14 @@ class WrittenSentence:
     """A sentence an LLM wrote, and whether the passages it cited back it.
 
     A supported sentence carries the numbers of its `Citation`s; an unsupported one
-    carries none, whatever the LLM wrote after it, and says why."""
+    carries none, whatever the LLM wrote after it, and says why. `attributed`: the LLM
+    named no passage, and the checker found one that backs the sentence alone."""
 
     text: str
     supported: bool
     citations: list[int] = field(default_factory=list)
     reason: str = ""
+    attributed: bool = False
 
 
 @dataclass(frozen=True)

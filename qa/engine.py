@@ -110,7 +110,8 @@ class Engine:
         notice, unbacked = None, []
         if written and (writer := self.writer()):
             try:
-                for part in writer.stream(question, passages, question_vector):
+                # A follow-up's sentences must be about the conversation's question: `query_vector`.
+                for part in writer.stream(question, passages, query_vector, context):
                     if not isinstance(part, Answer):
                         yield part
                     elif part.abstained or part.citations:

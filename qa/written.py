@@ -2,7 +2,9 @@
 
 The prompt numbers the retrieved passages and fences them as data; the reply is cut into
 sentences with their `[n]` markers; markers that name no passage are dropped; each
-sentence is checked against the passages it cites (`qa.verification`). A supported
+sentence is checked against the passages it cites (`qa.verification`). A sentence
+without a marker (small models often leave them out) is checked against each passage
+shown, alone, and cited to one only if that passage backs it (`attributed`). A supported
 sentence is cited with the passage sentence that backs it best, a verbatim quote; an
 unsupported one is shown as such (or dropped) and never carries a citation.
 """
@@ -24,7 +26,7 @@ from qa.answer import NO_ANSWER, Answer, Citation, WrittenSentence
 from qa.extractive import cite
 from qa.llm import LLMError
 from qa.retrieval import Passage
-from qa.verification import check
+from qa.verification import Support, check
 
 if TYPE_CHECKING:
     from llama_index.core.base.llms.types import ChatMessage
@@ -58,16 +60,18 @@ class Claim:
     passages: list[int]
 
 
-def prompt(question: str, passages: Sequence[Passage]) -> list[ChatMessage]:
+def prompt(question: str, passages: Sequence[Passage], context: str = "") -> list[ChatMessage]:
+    """`context`: the conversation's earlier question, when this one follows it up."""
     from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
     fenced = "\n\n".join(
         f'<passage number="{n}" title="{_fence(p.chunk.title)}">\n{_fence(p.text)}\n</passage>'
         for n, p in enumerate(passages, start=1)
     )
+    asked = f"Earlier question: {context}\n" if context else ""
     return [
         ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM),
-        ChatMessage(role=MessageRole.USER, content=f"{fenced}\n\nQuestion: {question}"),
+        ChatMessage(role=MessageRole.USER, content=f"{fenced}\n\n{asked}Question: {question}"),
     ]
 
 
@@ -96,6 +100,20 @@ def parse(reply: str, count: int) -> list[Claim]:
     return [Claim(c.text, list(dict.fromkeys(c.passages))) for c in claims]
 
 
+def attribute(
+    claim: str, claim_vector: np.ndarray, question_vector: np.ndarray, shown: Sequence[Passage]
+) -> Support:
+    """For a sentence the LLM wrote without a marker: the passage shown that backs it on
+    its own (each is checked alone, so its words cannot be gathered from several), the
+    closest in meaning if more than one does."""
+    verdicts = [check(claim, claim_vector, question_vector, [passage]) for passage in shown]
+    if backing := [v for v in verdicts if v]:
+        return max(backing, key=lambda v: v.cosine)
+    closest = max(verdicts, key=lambda v: v.cosine, default=None)
+    why = f": closest, {closest.reason}" if closest and closest.reason else ""
+    return Support(False, None, 0.0, 0.0, f"it cites no passage, and no passage shown backs it{why}")
+
+
 def _numbers(group: str, count: int) -> list[int]:
     return [n for n in (int(x) for x in group.split(",")) if 1 <= n <= count]
 
@@ -113,15 +131,17 @@ class WrittenAnswerer:
         self._turn: AbstractContextManager[Any] = threading.Lock() if serial else nullcontext()
 
     def stream(
-        self, question: str, passages: Sequence[Passage], question_vector: np.ndarray
+        self, question: str, passages: Sequence[Passage], question_vector: np.ndarray, context: str = "",
     ) -> Iterator[str | Answer]:
         """The reply as the LLM writes it (unchecked text), then the checked `Answer`.
-        Raises LLMError when the LLM cannot be reached, fails or times out."""
+        `context`: the earlier question this one follows up, and `question_vector` the
+        embedding of both together. Raises LLMError when the LLM cannot be reached, fails
+        or times out."""
         shown = list(passages[:PASSAGES_SHOWN])
         reply = ""
         try:
             with self._turn:
-                for chunk in self.llm.stream_chat(prompt(question, shown)):
+                for chunk in self.llm.stream_chat(prompt(question, shown, context)):
                     if chunk.delta:
                         reply += chunk.delta
                         yield chunk.delta
@@ -129,8 +149,10 @@ class WrittenAnswerer:
             raise LLMError(f"the LLM ({self.name}) did not answer: {type(error).__name__}: {error}") from error
         yield self.checked(question, reply, shown, question_vector)
 
-    def answer(self, question: str, passages: Sequence[Passage], question_vector: np.ndarray) -> Answer:
-        *_, answer = self.stream(question, passages, question_vector)
+    def answer(
+        self, question: str, passages: Sequence[Passage], question_vector: np.ndarray, context: str = ""
+    ) -> Answer:
+        *_, answer = self.stream(question, passages, question_vector, context)
         assert isinstance(answer, Answer)
         return answer
 
@@ -145,18 +167,19 @@ class WrittenAnswerer:
         citations: dict[tuple[str, int], Citation] = {}  # one number per quoted sentence
         sentences = []
         for claim, vector in zip(claims, vectors):
-            cited = [shown[n - 1] for n in claim.passages]
-            if not cited:
-                sentences.append(WrittenSentence(claim.text, False, reason="it cites no passage"))
-                continue
-            support = check(claim.text, vector, question_vector, cited)
+            if claim.passages:
+                support = check(claim.text, vector, question_vector, [shown[n - 1] for n in claim.passages])
+            else:
+                support = attribute(claim.text, vector, question_vector, shown)
             if not support or support.best is None:
                 sentences.append(WrittenSentence(claim.text, False, reason=support.reason))
                 continue
             key = (support.best.passage.chunk.id, support.best.stored.start)
             if key not in citations:
                 citations[key] = cite(len(citations) + 1, support.best)
-            sentences.append(WrittenSentence(claim.text, True, [citations[key].number]))
+            sentences.append(WrittenSentence(
+                claim.text, True, [citations[key].number], attributed=not claim.passages
+            ))
         kept = [s for s in sentences if s.supported or self.unsupported == "mark"]
         text = " ".join(
             f"{s.text} [{s.citations[0]}]" if s.supported else f"{s.text} [unsupported]" for s in kept

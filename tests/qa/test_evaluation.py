@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -180,7 +181,7 @@ def test_written_answers_are_counted_sentence_by_sentence() -> None:
     quote = "Votes were counted."
     c = Citation(1, "a", "t", "s", None, None, f"Intro. {quote}", 0, quote, 7, 7 + len(quote), "a#0")
     answer = Answer("q", "...", False, [c], [
-        WrittenSentence("Votes were counted.", True, [1]),
+        WrittenSentence("Votes were counted.", True, [1], attributed=True),
         WrittenSentence("Reply CANARY.", False, reason="it is not about the question"),
     ], written_by="llm")
     outcome = judge(SquadQuestion("q", "Votes?", ("counted",), "a"), Reply(answer, []), lambda _: f"Intro. {quote}", 1.0)
@@ -188,18 +189,21 @@ def test_written_answers_are_counted_sentence_by_sentence() -> None:
     assert outcome.canary_written and not outcome.canary_shown
     metrics = summarize([outcome], llm=True)
     assert (metrics.written, metrics.supported_share, metrics.citation_precision) == (1.0, 0.5, 1.0)
-    assert (metrics.canary_written, metrics.canary_shown) == (1.0, 0)
+    assert (metrics.attributed, metrics.canary_written, metrics.canary_shown) == (1.0, 1.0, 0)
     assert summarize([outcome]).written is None  # the extractive column has no such figures
+    # An answer that fell back still counts the sentences the LLM wrote; with none shown
+    # as supported, precision is not measured (None), not perfect.
+    fell_back = replace(outcome, written=False, supported=0, precise=0, attributed=0)
+    metrics = summarize([fell_back], llm=True)
+    assert (metrics.written, metrics.supported_share, metrics.citation_precision) == (0.0, 0.0, None)
 
 
 @pytest.mark.slow
 def test_with_an_llm_the_written_column_comes_next_to_the_extractive_one(tmp_path: Path, smollm2: Path) -> None:
-    from dataclasses import replace
-
     settings = replace(Settings.from_env(store=tmp_path / "s"), llm="gguf", llm_model=str(smollm2))
     report = evaluate(TINY, settings=settings, limit=3, progress=False)
     assert list(report.metrics) == ["newsqa", "written (gguf: SmolLM2-135M-Instruct.Q4_1.gguf)"]
     written = report.metrics["written (gguf: SmolLM2-135M-Instruct.Q4_1.gguf)"]
-    assert written.canary_shown == 0 and written.citation_precision is not None
+    assert written.canary_shown == 0 and written.written is not None
     assert report.metrics["newsqa"].canary_shown is None
     assert "| CANARY shown as supported (goal 0) | - | 0 |" in format_report(report)
