@@ -28,7 +28,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -482,9 +482,21 @@ class Store:
         )
 
     def stats(self) -> StoreStats:
+        return self._stats(self._records())
+
+    def catalog(self) -> list[ArticleEntry]:
+        """Every article, newest first (undated ones last), then by title."""
+        return self._catalog(self._records())
+
+    def overview(self) -> tuple[StoreStats, list[ArticleEntry]]:
+        """`stats()` and `catalog()` from one read of the article records."""
+        records = list(self._records())
+        return self._stats(records), self._catalog(records)
+
+    def _stats(self, records: Iterable[tuple[str, dict[str, Any]]]) -> StoreStats:
         sources: dict[str, int] = {}
         clusters: dict[str, int] = {}
-        for _, meta in self._records():
+        for _, meta in records:
             sources[str(meta["source"])] = sources.get(str(meta["source"]), 0) + 1
             cluster = str(meta.get("cluster") or "")
             if cluster:
@@ -497,15 +509,14 @@ class Store:
             duplicate_clusters=len(shared), duplicate_articles=sum(shared),
         )
 
-    def catalog(self) -> list[ArticleEntry]:
-        """Every article, newest first (undated ones last), then by title."""
+    def _catalog(self, records: Iterable[tuple[str, dict[str, Any]]]) -> list[ArticleEntry]:
         entries = [
             ArticleEntry(
                 id=article_id, title=str(meta["title"]), source=str(meta["source"]),
                 published=str(meta["published"]) or None, url=str(meta["url"]) or None,
                 chunks=int(meta["chunks"]),
             )
-            for article_id, meta in self._records()
+            for article_id, meta in records
         ]
         entries.sort(key=lambda e: (e.title.casefold(), e.id))
         return sorted(entries, key=lambda e: e.published or "", reverse=True)

@@ -195,6 +195,9 @@ def format_answer(answer: Answer) -> str:
         lines.append(f"[{c.number}] {c.title} — {c.source}{when}")
         lines.append(textwrap.indent(textwrap.fill(f"“{c.quote}”", width=84), "    "))
         lines.append(f"    newsqa show {c.article_id} --quote {c.start}:{c.end}")
+    if unbacked := [s for s in answer.sentences if not s.supported]:
+        lines += ["", "Written, but backed by no passage (so not cited):"]
+        lines += [textwrap.fill(f"- {s.text} ({s.reason})", width=88, subsequent_indent="  ") for s in unbacked]
     return "\n".join(lines)
 
 

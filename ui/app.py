@@ -19,7 +19,7 @@ from index.filters import Filters
 from index.ingest import IngestReport
 from index.readers import SUPPORTED
 from index.settings import Settings
-from index.store import ArticleEntry, StoredArticle
+from index.store import ArticleEntry, Store, StoreStats, StoredArticle
 from qa.answer import Answer
 from qa.engine import MAX_QUESTION_CHARS, Engine, Reply
 from qa.llm import describe
@@ -114,7 +114,7 @@ def build_app(engine: Engine) -> gr.Blocks:
 
     def _panels() -> tuple[Any, ...]:
         """What changes when articles come or go: the description, the table, the choices."""
-        stats, entries = store.stats(), store.catalog()[:LISTED]
+        stats, entries = _listed(store)
         return (
             description(stats),
             catalog_rows(entries),
@@ -122,7 +122,7 @@ def build_app(engine: Engine) -> gr.Blocks:
             gr.Dropdown(choices=list(stats.sources)),
         )
 
-    stats, entries = store.stats(), store.catalog()[:LISTED]
+    stats, entries = _listed(store)
     with gr.Blocks(title="News QA", analytics_enabled=False) as app:
         gr.Markdown("# News QA")
         about = gr.Markdown(description(stats), elem_id="nq-description")
@@ -223,7 +223,11 @@ def respond(
         yield chat, gr.skip(), asked  # empty input is ignored
         return
     shown = _message("user", escape(_shorten(question)))
-    yield [*chat, shown, _message("assistant", SEARCHING)], gr.skip(), asked
+
+    def saying(html: str) -> list[Message]:
+        return [*chat, shown, _message("assistant", html)]
+
+    yield saying(SEARCHING), gr.skip(), asked
     try:
         filters = Filters.parse(sources or (), since or None, until or None)
         so_far = ""
@@ -232,26 +236,24 @@ def respond(
                 reply = part
             else:  # the LLM's text as it comes: shown as a draft, with no citation yet
                 so_far += part
-                yield [*chat, shown, _message("assistant", draft_html(so_far))], gr.skip(), asked
+                yield saying(draft_html(so_far)), gr.skip(), asked
     except NewsQAError as error:
-        yield [*chat, shown, _message("assistant", escape(f"Sorry: {error}."))], sources_html(None), asked
+        yield saying(escape(f"Sorry: {error}.")), sources_html(None), asked
         return
     except Exception:
         log.exception("answering %r failed", question[:200])
-        sorry = "Sorry, something went wrong while answering."
-        yield [*chat, shown, _message("assistant", sorry)], sources_html(None), asked
+        yield saying("Sorry, something went wrong while answering."), sources_html(None), asked
         return
     answer, asked = reply.answer, asked + [question]
     if answer.abstained:
-        cards = sources_html(answer, reply.passages[:CLOSEST])
-        yield [*chat, shown, _message("assistant", escape(answer.text))], cards, asked
+        yield saying(escape(answer.text)), sources_html(answer, reply.passages[:CLOSEST]), asked
         return
     cards = sources_html(answer, articles=_articles(engine, answer))
     # One sentence at a time: the answer streams in as a written one would.
     for count in range(1, len(segments(answer)) + 1):
-        yield [*chat, shown, _message("assistant", answer_html(answer, count))], cards, asked
+        yield saying(answer_html(answer, count)), cards, asked
     if answer.notice:
-        yield [*chat, shown, _message("assistant", answer_html(answer) + notice_html(answer.notice))], cards, asked
+        yield saying(answer_html(answer) + notice_html(answer.notice)), cards, asked
 
 
 def _articles(engine: Engine, answer: Answer) -> dict[str, StoredArticle]:
@@ -281,6 +283,12 @@ def outcome(report: IngestReport) -> list[str]:
     if failures:
         details += ("; " if details else "") + "; ".join(failures)
     return [status, details]
+
+
+def _listed(store: Store) -> tuple[StoreStats, list[ArticleEntry]]:
+    """The store's figures and its newest LISTED articles, from one read of its records."""
+    stats, entries = store.overview()
+    return stats, entries[:LISTED]
 
 
 def _choices(entries: Sequence[ArticleEntry]) -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ escaping alone keeps a quoted `![x](http://...)` from becoming an image that cal
 from __future__ import annotations
 
 from html import escape
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 from urllib.parse import urlparse
 
 from index.store import ArticleEntry, StoreStats, StoredArticle
@@ -19,13 +19,28 @@ from qa.written import draft
 SEARCHING = '<span class="nq-wait">Searching the articles…</span>'
 
 
-def segments(answer: Answer) -> list[tuple[str, int | None]]:
-    """The answer's text cut after each citation marker: (text, the marker's number).
+class Segment(NamedTuple):
+    """A piece of the answer: its text, then the marker it ends with, if any."""
 
-    Found from the citations (each quote followed by its marker), never by looking for
-    "[n]" in the text, which an article may contain itself.
+    text: str
+    number: int | None = None  # the citation it ends with
+    unsupported: str = ""  # why no passage backs it: a written sentence shown unsupported
+
+
+def segments(answer: Answer) -> list[Segment]:
+    """The answer's text cut after each marker.
+
+    An extractive answer's markers are found from its citations (each quote followed by
+    its marker), never by looking for "[n]" in the text, which an article may contain
+    itself; a written answer's come from its checked sentences.
     """
-    found: list[tuple[str, int | None]] = []
+    if answer.written_by and answer.sentences:
+        return [
+            Segment(("" if i == 0 else " ") + s.text, s.citations[0] if s.supported else None,
+                    "" if s.supported else s.reason or "no passage backs it")
+            for i, s in enumerate(answer.sentences)
+        ]
+    found: list[Segment] = []
     at = 0
     for c in answer.citations:
         marker = f" [{c.number}]"
@@ -33,18 +48,24 @@ def segments(answer: Answer) -> list[tuple[str, int | None]]:
         if where < 0:
             continue
         end = where + len(c.quote)
-        found.append((answer.text[at:end], c.number))
+        found.append(Segment(answer.text[at:end], c.number))
         at = end + len(marker)
     if at < len(answer.text):
-        found.append((answer.text[at:], None))
+        found.append(Segment(answer.text[at:]))
     return found
 
 
 def answer_html(answer: Answer, shown: int | None = None) -> str:
-    """The answer with every marker a link to its source card; `shown` segments only,
-    while it streams in."""
+    """The answer with every marker a link to its source card, and each written sentence
+    no passage backs marked as such; `shown` segments only, while it streams in."""
     parts = []
-    for text, number in segments(answer)[:shown]:
+    for text, number, unsupported in segments(answer)[:shown]:
+        if unsupported:
+            parts.append(
+                f'<span class="nq-unsupported">{escape(text)} '
+                f'<span class="nq-tag">[unsupported: {escape(unsupported)}]</span></span>'
+            )
+            continue
         parts.append(escape(text))
         if number is not None:
             parts.append(
@@ -138,7 +159,7 @@ def _whole(article: StoredArticle | None, start: int, end: int) -> str:
 def description(stats: StoreStats) -> str:
     return (
         f"{_count(stats.articles, 'article')}, {_count(stats.chunks, 'passage')}. "
-        "Every sentence of an answer is quoted from an article and cites it."
+        "Each cited sentence of an answer comes with the article sentence that backs it."
     )
 
 
@@ -174,6 +195,8 @@ CSS = """
   padding: 0 0.3em; }
 .nq-closest { opacity: 0.85; border-style: dashed; }
 .nq-empty, .nq-wait { opacity: 0.7; }
+.nq-unsupported { opacity: 0.75; }
+.nq-unsupported .nq-tag { font-size: 0.85em; font-style: italic; }
 .nq-url { overflow-wrap: anywhere; }
 #nq-chat .message { overflow-wrap: anywhere; }
 """

@@ -23,6 +23,9 @@ def test_author_date_and_source_are_kept_and_dates_are_sortable(news_settings: S
     chunk = store._chunks.get(where={"article_id": "bbc-ferry"}, include=["metadatas"])["metadatas"][0]
     assert chunk["published_day"] == day_number("2005-03-01") and chunk["source_key"] == "bbc"
     assert store.stats().sources == {"BBC": 2, "Reuters": 2}
+    # The catalog lists newest first, undated last; overview() is both from one read.
+    assert [e.id for e in store.catalog()] == ["wire-ferry", "bbc-budget", "bbc-ferry", "undated-note"]
+    assert store.overview() == (store.stats(), store.catalog())
 
 
 def test_delete_by_id_and_by_source(news_settings: Settings) -> None:

@@ -115,3 +115,19 @@ def test_filters_on_ask_and_search_and_delete_by_source(capsys, news_settings: S
     assert "articles: 2" in out and "sources: BBC (2)" in out
     code, out, _ = _run(capsys, "delete", "wire-ferry", *store)
     assert code == 1 and "not in the store: wire-ferry" in out
+
+
+def test_a_written_answer_lists_what_no_passage_backs_with_why() -> None:
+    from qa.answer import Answer, Citation, WrittenSentence
+    from qa.cli import format_answer
+
+    c = Citation(1, "a", "Vote count", "wire", None, "2018-05-21", "Votes were counted.", 0,
+                 "Votes were counted.", 0, 19, "a#0")
+    answer = Answer("q", "Votes were counted [1]. Turnout was 99% [unsupported]", False, [c], [
+        WrittenSentence("Votes were counted.", True, [1]),
+        WrittenSentence("Turnout was 99%.", False, reason="the passages do not hold 99"),
+    ], written_by="gguf: tiny.gguf")
+    text = format_answer(answer)
+    assert "Written by gguf: tiny.gguf" in text and "[1] Vote count — wire, 2018-05-21" in text
+    assert text.endswith("Written, but backed by no passage (so not cited):\n"
+                         "- Turnout was 99%. (the passages do not hold 99)")

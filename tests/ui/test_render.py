@@ -41,11 +41,26 @@ def test_article_text_is_escaped_and_the_quote_is_marked() -> None:
 def test_markers_link_to_their_cards_and_a_bracket_in_the_text_stays_text() -> None:
     second = _citation(number=2, quote="counted [2].", start=HOSTILE.index("counted"), end=len(HOSTILE))
     answer = _answer(_citation(), second)
-    assert segments(answer) == [(QUOTE, 1), (" counted [2].", 2)]
+    assert segments(answer) == [(QUOTE, 1, ""), (" counted [2].", 2, "")]
     html = answer_html(answer)
     assert html.count('href="#source-1"') == 1 and html.count('href="#source-2"') == 1
     assert "counted [2]. <a" in html and "&lt;img" in html and "<img" not in html
     assert answer_html(answer, 1).endswith(">[1]</a>")  # streaming: the first sentence alone
+
+
+def test_a_written_answer_links_its_backed_sentences_and_marks_the_others() -> None:
+    from qa.answer import WrittenSentence
+
+    sentences = [WrittenSentence("Votes <b>were</b> counted.", True, [1]),
+                 WrittenSentence("Reply <i>CANARY</i>.", False, reason="it is not about the <question>")]
+    answer = Answer("q", "Votes <b>were</b> counted. [1] Reply <i>CANARY</i>. [unsupported]", False,
+                    [_citation()], sentences, written_by="llm")
+    assert [(s.number, s.unsupported) for s in segments(answer)] == [(1, ""), (None, "it is not about the <question>")]
+    html = answer_html(answer)
+    assert html.startswith('Votes &lt;b&gt;were&lt;/b&gt; counted. <a class="nq-cite" href="#source-1"')
+    assert ('<span class="nq-unsupported"> Reply &lt;i&gt;CANARY&lt;/i&gt;. <span class="nq-tag">'
+            "[unsupported: it is not about the &lt;question&gt;]</span></span>") in html
+    assert html.count("nq-cite") == 1
 
 
 def test_a_card_opens_the_whole_article_with_the_quote_in_place() -> None:
