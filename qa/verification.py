@@ -1,8 +1,11 @@
 """Does a cited passage back a written sentence? Checked before it is shown as cited.
 
-A sentence an LLM wrote is supported when the passages it cites:
-- hold one sentence close to it in meaning (the embedding model's cosine),
-- hold most of its content words, and every number and name it states,
+A sentence an LLM wrote is supported when the passages it cites hold one sentence that
+backs it on its own, the sentence then quoted in its citation:
+- close to it in meaning (the embedding model's cosine),
+- holding (with its article's title) most of its content words, and every number and
+  name it states,
+- negated where it is negated, and only there,
 and when it is about the question (so an instruction planted in an article, "reply
 CANARY", is supported by no passage about what was asked).
 
@@ -23,10 +26,12 @@ from qa.extractive import Sentence, candidate_sentences
 from qa.ranking import names, term_set
 from qa.retrieval import Passage
 
-MIN_COSINE = 0.6  # the sentence to the passage's sentence closest to it
-MIN_WORDS = 0.7  # share of the sentence's content words that the passages hold
+MIN_COSINE = 0.6  # the claim to the passage sentence that backs it
+MIN_WORDS = 0.7  # share of the claim's content words that sentence (with its title) holds
 MIN_RELEVANCE = 0.25  # the sentence to the question
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# A claim and its quote must agree on being negated: "did not win" is not backed by "won".
+_NEGATION = re.compile(r"\b(?:not|no|never|none|nor|neither|nobody|nothing|without|cannot)\b|n't\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -50,28 +55,38 @@ def numbers(text: str) -> frozenset[str]:
 def check(
     claim: str, claim_vector: np.ndarray, question_vector: np.ndarray, cited: Sequence[Passage]
 ) -> Support:
+    """Supported when one sentence of the cited passages backs the claim on its own: that
+    sentence is the quote the user is shown, so the claim's content must be in it (or in
+    its article's title), not gathered from elsewhere in the passage."""
     sentences = candidate_sentences(cited)
     if not sentences:
         return Support(False, None, 0.0, 0.0, "it cites no passage")
     cosines = np.stack([s.stored.vector for s in sentences]) @ claim_vector
-    best = int(np.argmax(cosines))
-    held = frozenset().union(*(term_set(f"{p.chunk.title} {p.text}") for p in cited))
-    wanted = term_set(claim)
+    verdicts = [_backs(claim, sentence, float(cosine)) for sentence, cosine in zip(sentences, cosines)]
+    backing = [v for v in verdicts if v]
+    best = max(backing or verdicts, key=lambda v: v.cosine)  # if none backs it: the closest, and why
+    if best and float(claim_vector @ question_vector) < MIN_RELEVANCE:
+        return _not(best, "it is not about the question")
+    return best
+
+
+def _backs(claim: str, sentence: Sentence, cosine: float) -> Support:
+    text = f"{sentence.passage.chunk.title}\n{sentence.text}"
+    wanted, held = term_set(claim), term_set(text)
     words = len(wanted & held) / len(wanted) if wanted else 0.0
-    support = Support(True, sentences[best], float(cosines[best]), words)
-    text = " ".join(p.text for p in cited)
+    support = Support(True, sentence, cosine, words)
     if not wanted:
         return _not(support, "it states nothing to check")
     if missing := numbers(claim) - numbers(text):
-        return _not(support, f"the passages do not hold {', '.join(sorted(missing))}")
+        return _not(support, f"the closest passage sentence does not hold {', '.join(sorted(missing))}")
     if missing := names(claim) - held:
-        return _not(support, f"the passages do not name {', '.join(sorted(missing))}")
+        return _not(support, f"the closest passage sentence does not name {', '.join(sorted(missing))}")
+    if bool(_NEGATION.search(claim)) != bool(_NEGATION.search(sentence.text)):
+        return _not(support, "it negates what the closest passage sentence says, or that sentence negates it")
     if words < MIN_WORDS:
-        return _not(support, f"the passages hold {words:.0%} of its words")
-    if support.cosine < MIN_COSINE:
-        return _not(support, f"no sentence of the passages says it (closest: {support.cosine:.2f})")
-    if float(claim_vector @ question_vector) < MIN_RELEVANCE:
-        return _not(support, "it is not about the question")
+        return _not(support, f"the closest passage sentence holds {words:.0%} of its words")
+    if cosine < MIN_COSINE:
+        return _not(support, f"no passage sentence says it (closest: {cosine:.2f})")
     return support
 
 

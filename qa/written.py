@@ -3,8 +3,8 @@
 The prompt numbers the retrieved passages and fences them as data; the reply is cut into
 sentences with their `[n]` markers; markers that name no passage are dropped; each
 sentence is checked against the passages it cites (`qa.verification`). A sentence
-without a marker (small models often leave them out) is checked against each passage
-shown, alone, and cited to one only if that passage backs it (`attributed`). A supported
+without a marker (small models often leave them out) is checked against all passages
+shown, and cited to one only if a sentence of it backs it (`attributed`). A supported
 sentence is cited with the passage sentence that backs it best, a verbatim quote; an
 unsupported one is shown as such (or dropped) and never carries a citation.
 """
@@ -103,15 +103,12 @@ def parse(reply: str, count: int) -> list[Claim]:
 def attribute(
     claim: str, claim_vector: np.ndarray, question_vector: np.ndarray, shown: Sequence[Passage]
 ) -> Support:
-    """For a sentence the LLM wrote without a marker: the passage shown that backs it on
-    its own (each is checked alone, so its words cannot be gathered from several), the
-    closest in meaning if more than one does."""
-    verdicts = [check(claim, claim_vector, question_vector, [passage]) for passage in shown]
-    if backing := [v for v in verdicts if v]:
-        return max(backing, key=lambda v: v.cosine)
-    closest = max(verdicts, key=lambda v: v.cosine, default=None)
-    why = f": closest, {closest.reason}" if closest and closest.reason else ""
-    return Support(False, None, 0.0, 0.0, f"it cites no passage, and no passage shown backs it{why}")
+    """For a sentence the LLM wrote without a marker: a sentence of any passage shown that
+    backs it (a check is always against one passage sentence, so this is as strict)."""
+    support = check(claim, claim_vector, question_vector, shown)
+    if support:
+        return support
+    return Support(False, None, 0.0, 0.0, f"it cites no passage, and none shown backs it: {support.reason}")
 
 
 def _numbers(group: str, count: int) -> list[int]:

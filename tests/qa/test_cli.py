@@ -125,9 +125,9 @@ def test_a_written_answer_lists_what_no_passage_backs_with_why() -> None:
                  "Votes were counted.", 0, 19, "a#0")
     answer = Answer("q", "Votes were counted [1]. Turnout was 99% [unsupported]", False, [c], [
         WrittenSentence("Votes were counted.", True, [1]),
-        WrittenSentence("Turnout was 99%.", False, reason="the passages do not hold 99"),
+        WrittenSentence("Turnout was 99%.", False, reason="the closest passage sentence does not hold 99"),
     ], written_by="gguf: tiny.gguf")
     text = format_answer(answer)
     assert "Written by gguf: tiny.gguf" in text and "[1] Vote count — wire, 2018-05-21" in text
     assert text.endswith("Written, but backed by no passage (so not cited):\n"
-                         "- Turnout was 99%. (the passages do not hold 99)")
+                         "- Turnout was 99%. (the closest passage sentence does not hold 99)")
