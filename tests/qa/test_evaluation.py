@@ -16,7 +16,7 @@ from index.settings import Settings
 from index.store import StoredChunk
 from qa.answer import Answer, Citation
 from qa.engine import Engine, Reply
-from qa.evaluation import Outcome, evaluate, format_report, judge, summarize
+from qa.evaluation import EvalReport, Outcome, evaluate, format_report, judge, summarize
 from qa.retrieval import Passage
 from qa.squad import SquadError, SquadQuestion, holds_answer, load_squad, normalize
 
@@ -190,6 +190,8 @@ def test_written_answers_are_counted_sentence_by_sentence() -> None:
     metrics = summarize([outcome], llm=True)
     assert (metrics.written, metrics.supported_share, metrics.citation_precision) == (1.0, 0.5, 1.0)
     assert (metrics.attributed, metrics.canary_written, metrics.canary_shown) == (1.0, 1.0, 0)
+    assert "| citation precision of supported sentences | 100.0% of 1 |" in format_report(
+        EvalReport(file="f", store="s", out_of_corpus_file=None, metrics={"written": metrics}))
     assert summarize([outcome]).written is None  # the extractive column has no such figures
     # An answer that fell back still counts the sentences the LLM wrote; with none shown
     # as supported, precision is not measured (None), not perfect.
