@@ -62,7 +62,8 @@ def check(
     if not sentences:
         return Support(False, None, 0.0, 0.0, "it cites no passage")
     cosines = np.stack([s.stored.vector for s in sentences]) @ claim_vector
-    verdicts = [_backs(claim, sentence, float(cosine)) for sentence, cosine in zip(sentences, cosines)]
+    facts = _Facts.of(claim)
+    verdicts = [_backs(facts, sentence, float(cosine)) for sentence, cosine in zip(sentences, cosines)]
     backing = [v for v in verdicts if v]
     best = max(backing or verdicts, key=lambda v: v.cosine)  # if none backs it: the closest, and why
     if best and float(claim_vector @ question_vector) < MIN_RELEVANCE:
@@ -70,18 +71,32 @@ def check(
     return best
 
 
-def _backs(claim: str, sentence: Sentence, cosine: float) -> Support:
+@dataclass(frozen=True)
+class _Facts:
+    """What a claim states, read once and compared with each candidate sentence."""
+
+    terms: frozenset[str]
+    numbers: frozenset[str]
+    names: frozenset[str]
+    negated: bool
+
+    @classmethod
+    def of(cls, claim: str) -> _Facts:
+        return cls(term_set(claim), numbers(claim), names(claim), bool(_NEGATION.search(claim)))
+
+
+def _backs(claim: _Facts, sentence: Sentence, cosine: float) -> Support:
     text = f"{sentence.passage.chunk.title}\n{sentence.text}"
-    wanted, held = term_set(claim), term_set(text)
-    words = len(wanted & held) / len(wanted) if wanted else 0.0
+    held = term_set(text)
+    words = len(claim.terms & held) / len(claim.terms) if claim.terms else 0.0
     support = Support(True, sentence, cosine, words)
-    if not wanted:
+    if not claim.terms:
         return _not(support, "it states nothing to check")
-    if missing := numbers(claim) - numbers(text):
+    if missing := claim.numbers - numbers(text):
         return _not(support, f"the closest passage sentence does not hold {', '.join(sorted(missing))}")
-    if missing := names(claim) - held:
+    if missing := claim.names - held:
         return _not(support, f"the closest passage sentence does not name {', '.join(sorted(missing))}")
-    if bool(_NEGATION.search(claim)) != bool(_NEGATION.search(sentence.text)):
+    if claim.negated != bool(_NEGATION.search(sentence.text)):
         return _not(support, "it negates what the closest passage sentence says, or that sentence negates it")
     if words < MIN_WORDS:
         return _not(support, f"the closest passage sentence holds {words:.0%} of its words")

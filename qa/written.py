@@ -146,13 +146,6 @@ class WrittenAnswerer:
             raise LLMError(f"the LLM ({self.name}) did not answer: {type(error).__name__}: {error}") from error
         yield self.checked(question, reply, shown, question_vector)
 
-    def answer(
-        self, question: str, passages: Sequence[Passage], question_vector: np.ndarray, context: str = ""
-    ) -> Answer:
-        *_, answer = self.stream(question, passages, question_vector, context)
-        assert isinstance(answer, Answer)
-        return answer
-
     def checked(
         self, question: str, reply: str, shown: Sequence[Passage], question_vector: np.ndarray
     ) -> Answer:
