@@ -3,15 +3,20 @@
 A sentence an LLM wrote is supported when the passages it cites hold one sentence that
 backs it on its own, the sentence then quoted in its citation:
 - close to it in meaning (the embedding model's cosine),
-- holding (with its article's title) most of its content words, and every number and
-  name it states,
+- holding (with its article's title) nearly all of its content words, and every number
+  and name it states,
 - negated where it is negated, and only there,
-and when it is about the question (so an instruction planted in an article, "reply
-CANARY", is supported by no passage about what was asked).
+and when it states something (a question it repeats does not) about the question (so an
+instruction planted in an article, "reply CANARY", is supported by no passage about what
+was asked).
 
 The thresholds below are set by reasoning about the measures, not fitted on the data
 the evaluator reports on: a sentence copied or closely paraphrased from a passage scores
-a cosine above 0.8 and holds all of its words; an unrelated one stays under 0.4.
+a cosine above 0.8 and holds all of its words; an unrelated one stays under 0.4. A word
+the quote lacks is most often one the LLM added ("vertical-scanned", "which led to the
+collapse"), so a claim may lack one word in ten (a framing word such as "answer"), not
+more: 70% let through a third of the tiny model's embellished sentences on SQuAD train
+questions (train-44, never the file the evaluator reports on).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from qa.ranking import names, term_set
 from qa.retrieval import Passage
 
 MIN_COSINE = 0.6  # the claim to the passage sentence that backs it
-MIN_WORDS = 0.7  # share of the claim's content words that sentence (with its title) holds
+MIN_WORDS = 0.9  # share of the claim's content words that sentence (with its title) holds
 MIN_RELEVANCE = 0.25  # the sentence to the question
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # A claim and its quote must agree on being negated: "did not win" is not backed by "won".
@@ -79,10 +84,14 @@ class _Facts:
     numbers: frozenset[str]
     names: frozenset[str]
     negated: bool
+    asks: bool  # a question the LLM repeated, or asked back: it claims nothing
 
     @classmethod
     def of(cls, claim: str) -> _Facts:
-        return cls(term_set(claim), numbers(claim), names(claim), bool(_NEGATION.search(claim)))
+        return cls(
+            term_set(claim), numbers(claim), names(claim), bool(_NEGATION.search(claim)),
+            claim.rstrip().endswith("?"),
+        )
 
 
 def _backs(claim: _Facts, sentence: Sentence, cosine: float) -> Support:
@@ -90,6 +99,8 @@ def _backs(claim: _Facts, sentence: Sentence, cosine: float) -> Support:
     held = term_set(text)
     words = len(claim.terms & held) / len(claim.terms) if claim.terms else 0.0
     support = Support(True, sentence, cosine, words)
+    if claim.asks:
+        return _not(support, "it asks a question; it claims nothing")
     if not claim.terms:
         return _not(support, "it states nothing to check")
     if missing := claim.numbers - numbers(text):
