@@ -15,8 +15,9 @@ the evaluator reports on: a sentence copied or closely paraphrased from a passag
 a cosine above 0.8 and holds all of its words; an unrelated one stays under 0.4. A word
 the quote lacks is most often one the LLM added ("vertical-scanned", "which led to the
 collapse"), so a claim may lack one word in ten (a framing word such as "answer"), not
-more: 70% let through a third of the tiny model's embellished sentences on SQuAD train
-questions (train-44, never the file the evaluator reports on).
+more. On the tiny model's replies to SQuAD train questions (train-44, never the file the
+evaluator reports on), 9 of the 24 sentences that a 70% rule let through failed the
+evaluator's test, and none of the 13 that this rule lets through.
 """
 
 from __future__ import annotations
