@@ -67,8 +67,11 @@ def check(
     sentences = candidate_sentences(cited)
     if not sentences:
         return Support(False, None, 0.0, 0.0, "it cites no passage")
-    cosines = np.stack([s.stored.vector for s in sentences]) @ claim_vector
     facts = _Facts.of(claim)
+    if facts.asks or not facts.terms:  # nothing to compare with any sentence
+        reason = "it asks a question; it claims nothing" if facts.asks else "it states nothing to check"
+        return Support(False, None, 0.0, 0.0, reason)
+    cosines = np.stack([s.stored.vector for s in sentences]) @ claim_vector
     verdicts = [_backs(facts, sentence, float(cosine)) for sentence, cosine in zip(sentences, cosines)]
     backing = [v for v in verdicts if v]
     best = max(backing or verdicts, key=lambda v: v.cosine)  # if none backs it: the closest, and why
@@ -98,12 +101,8 @@ class _Facts:
 def _backs(claim: _Facts, sentence: Sentence, cosine: float) -> Support:
     text = f"{sentence.passage.chunk.title}\n{sentence.text}"
     held = term_set(text)
-    words = len(claim.terms & held) / len(claim.terms) if claim.terms else 0.0
+    words = len(claim.terms & held) / len(claim.terms)
     support = Support(True, sentence, cosine, words)
-    if claim.asks:
-        return _not(support, "it asks a question; it claims nothing")
-    if not claim.terms:
-        return _not(support, "it states nothing to check")
     if missing := claim.numbers - numbers(text):
         return _not(support, f"the closest passage sentence does not hold {', '.join(sorted(missing))}")
     if missing := claim.names - held:
