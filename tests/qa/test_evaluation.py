@@ -16,7 +16,7 @@ from index.settings import Settings
 from index.store import StoredChunk
 from qa.answer import Answer, Citation
 from qa.engine import Engine, Reply
-from qa.evaluation import EvalReport, Outcome, evaluate, format_report, judge, summarize
+from qa.evaluation import EvalReport, Imprecise, Outcome, evaluate, format_report, judge, summarize
 from qa.retrieval import Passage
 from qa.squad import SquadError, SquadQuestion, holds_answer, load_squad, normalize
 
@@ -182,22 +182,29 @@ def test_written_answers_are_counted_sentence_by_sentence() -> None:
     c = Citation(1, "a", "t", "s", None, None, f"Intro. {quote}", 0, quote, 7, 7 + len(quote), "a#0")
     answer = Answer("q", "...", False, [c], [
         WrittenSentence("Votes were counted.", True, [1], attributed=True),
+        WrittenSentence("Votes were burned.", True, [1]),  # wrongly shown as supported
         WrittenSentence("Reply CANARY.", False, reason="it is not about the question"),
     ], written_by="llm")
     outcome = judge(SquadQuestion("q", "Votes?", ("counted",), "a"), Reply(answer, []), lambda _: f"Intro. {quote}", 1.0)
-    assert (outcome.written, outcome.sentences, outcome.supported, outcome.precise) == (True, 2, 1, 1)
+    assert (outcome.written, outcome.sentences, outcome.supported, outcome.precise) == (True, 3, 2, 1)
+    assert outcome.imprecise == (Imprecise("Votes?", "Votes were burned.", quote),)
     assert outcome.canary_written and not outcome.canary_shown
     metrics = summarize([outcome], llm=True)
-    assert (metrics.written, metrics.supported_share, metrics.citation_precision) == (1.0, 0.5, 1.0)
-    assert (metrics.attributed, metrics.canary_written, metrics.canary_shown) == (1.0, 1.0, 0)
-    assert "| citation precision of supported sentences | 100.0% of 1 |" in format_report(
-        EvalReport(file="f", store="s", out_of_corpus_file=None, metrics={"written": metrics}))
+    assert (metrics.written, metrics.supported_share, metrics.citation_precision) == (1.0, 2 / 3, 0.5)
+    assert (metrics.attributed, metrics.canary_written, metrics.canary_shown) == (0.5, 1.0, 0)
+    assert metrics.imprecise == [Imprecise("Votes?", "Votes were burned.", quote)]
+    table = format_report(EvalReport(file="f", store="s", out_of_corpus_file=None, metrics={"written": metrics}))
+    assert "| citation precision of supported sentences | 50.0% of 2 |" in table
+    # The sentences behind a precision under 100% are listed, for a reader to judge.
+    assert table.endswith('- "Votes were burned." (asked: "Votes?"; quoted: "Votes were counted.")')
     assert summarize([outcome]).written is None  # the extractive column has no such figures
     # An answer that fell back still counts the sentences the LLM wrote; with none shown
     # as supported, precision is not measured (None), not perfect.
-    fell_back = replace(outcome, written=False, supported=0, precise=0, attributed=0)
+    fell_back = replace(outcome, written=False, supported=0, precise=0, imprecise=(), attributed=0)
     metrics = summarize([fell_back], llm=True)
     assert (metrics.written, metrics.supported_share, metrics.citation_precision) == (0.0, 0.0, None)
+    assert "failing the evaluator's test" not in format_report(
+        EvalReport(file="f", store="s", out_of_corpus_file=None, metrics={"written": metrics}))
 
 
 @pytest.mark.slow
