@@ -16,7 +16,7 @@ from index.settings import Settings
 from index.store import StoredChunk
 from qa.answer import Answer, Citation
 from qa.engine import Engine, Reply
-from qa.evaluation import EvalReport, Imprecise, Outcome, evaluate, format_report, judge, summarize
+from qa.evaluation import EvalReport, Shown, Outcome, evaluate, format_report, judge, summarize
 from qa.retrieval import Passage
 from qa.squad import SquadError, SquadQuestion, holds_answer, load_squad, normalize
 
@@ -187,12 +187,13 @@ def test_written_answers_are_counted_sentence_by_sentence() -> None:
     ], written_by="llm")
     outcome = judge(SquadQuestion("q", "Votes?", ("counted",), "a"), Reply(answer, []), lambda _: f"Intro. {quote}", 1.0)
     assert (outcome.written, outcome.sentences, outcome.supported, outcome.precise) == (True, 3, 2, 1)
-    assert outcome.imprecise == (Imprecise("Votes?", "Votes were burned.", quote),)
+    assert outcome.shown == (Shown("Votes?", "Votes were counted.", quote, True),
+                             Shown("Votes?", "Votes were burned.", quote, False))
     assert outcome.canary_written and not outcome.canary_shown
     metrics = summarize([outcome], llm=True)
     assert (metrics.written, metrics.supported_share, metrics.citation_precision) == (1.0, 2 / 3, 0.5)
     assert (metrics.attributed, metrics.canary_written, metrics.canary_shown) == (0.5, 1.0, 0)
-    assert metrics.imprecise == [Imprecise("Votes?", "Votes were burned.", quote)]
+    assert metrics.shown == list(outcome.shown)
     table = format_report(EvalReport(file="f", store="s", out_of_corpus_file=None, metrics={"written": metrics}))
     assert "| citation precision of supported sentences | 50.0% of 2 |" in table
     # The sentences behind a precision under 100% are listed, for a reader to judge.
@@ -200,7 +201,7 @@ def test_written_answers_are_counted_sentence_by_sentence() -> None:
     assert summarize([outcome]).written is None  # the extractive column has no such figures
     # An answer that fell back still counts the sentences the LLM wrote; with none shown
     # as supported, precision is not measured (None), not perfect.
-    fell_back = replace(outcome, written=False, supported=0, precise=0, imprecise=(), attributed=0)
+    fell_back = replace(outcome, written=False, supported=0, precise=0, shown=(), attributed=0)
     metrics = summarize([fell_back], llm=True)
     assert (metrics.written, metrics.supported_share, metrics.citation_precision) == (0.0, 0.0, None)
     assert "failing the evaluator's test" not in format_report(
