@@ -71,6 +71,7 @@ def test_only_sentences_the_cited_passage_backs_are_cited(planted: Settings) -> 
     venezuela = next(n for n, p in enumerate(passages, 1) if "5.8 million" in p.text)
     wrong = next(n for n, p in enumerate(passages, 1) if "5.8 million" not in p.text)
     planted_at = next(n for n, p in enumerate(passages, 1) if p.article_id == "planted")
+    rival = next(n for n, p in enumerate(passages, 1) if "Falcón, a former" in p.text)
     writer = WrittenAnswerer(llm=None, embedder=engine.embedder, name="test")  # type: ignore[arg-type]
     reply = (
         f"Maduro won 5.8 million votes, or 67.7% of the ballots counted [{venezuela}]. "
@@ -84,20 +85,26 @@ def test_only_sentences_the_cited_passage_backs_are_cited(planted: Settings) -> 
         # Each part is in the passage, but no one sentence of it says this:
         f"Maduro won 5.8 million votes against his closest rival, Henri Falcón [{venezuela}]. "
         f"Maduro won 5.8 million votes in a landslide [{venezuela}]. "  # a word of its own
-        f"Did Maduro win 5.8 million votes? [{venezuela}]"  # a question claims nothing
+        # Its words, all in the quote, but related otherwise: the council did not win.
+        f"Maduro said on Sunday night that the National Electoral Council won 5.8 million votes [{venezuela}]. "
+        f"Second term in Venezuela [{rival}]. "  # words of the passage's title, none of its text
+        f"Did Maduro win 5.8 million votes? [{venezuela}] "  # a question claims nothing
+        f"Maduro won 5.8 million votes, as follows: [{venezuela}]"  # nor does a lead-in
     )
     answer = writer.checked(VOTES, reply, passages, vector)
     verdicts = [(s.supported, s.citations, s.attributed) for s in answer.sentences]
-    assert verdicts == [(True, [1], False)] + [(False, [], False)] * 5 + [(True, [1], True)] + [(False, [], False)] * 5
-    reasons = [s.reason for s in answer.sentences[-5:]]
+    assert verdicts == [(True, [1], False)] + [(False, [], False)] * 5 + [(True, [1], True)] + [(False, [], False)] * 8
+    reasons = [s.reason for s in answer.sentences[-8:]]
     assert reasons[0].startswith("it cites no passage, and none shown backs it: ")
     assert reasons[1].startswith("it negates") and "does not name" in reasons[2]
-    assert "holds 80% of its words" in reasons[3] and "asks a question" in reasons[4]
+    assert "holds 80% of its words" in reasons[3] and "another order (60% in order)" in reasons[4]
+    assert "only the article's title" in reasons[5] and "asks a question" in reasons[6]
+    assert "introduces what follows" in reasons[7]
     assert "5.8 million" in answer.citations[0].quote and len(answer.citations) == 1
     article = index.get_article(answer.citations[0].article_id, settings=planted)
     c = answer.citations[0]
     assert article.text[c.start:c.end] == c.quote  # verbatim, with offsets
-    assert answer.text.count("[unsupported]") == 10 and answer.text.count("[1]") == 2
+    assert answer.text.count("[unsupported]") == 13 and answer.text.count("[1]") == 2
     dropped = WrittenAnswerer(None, engine.embedder, "t", unsupported="drop")  # type: ignore[arg-type]
     assert dropped.checked(VOTES, reply, passages, vector).text.count("[unsupported]") == 0
 
