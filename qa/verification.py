@@ -6,9 +6,9 @@ backs it on its own, the sentence then quoted in its citation:
 - holding (with its article's title) nearly all of its content words, in its order, and
   every number and name it states,
 - negated where it is negated, and only there,
-and when it states something (a question it repeats does not) about the question (so an
-instruction planted in an article, "reply CANARY", is supported by no passage about what
-was asked).
+and when it states something (a question it repeats does not, nor a lead-in such as "The
+answer is:") about the question (so an instruction planted in an article, "reply CANARY",
+is supported by no passage about what was asked).
 
 The thresholds below are set by reasoning about the measures, not fitted on the data
 the evaluator reports on: a sentence copied or closely paraphrased from a passage scores
@@ -112,7 +112,7 @@ class _Facts:
 def _backs(claim: _Facts, sentence: Sentence, cosine: float) -> Support:
     text = f"{sentence.passage.chunk.title}\n{sentence.text}"
     own = terms(sentence.text)
-    held = term_set(sentence.passage.chunk.title) | set(own)
+    held = term_set(sentence.passage.chunk.title) | frozenset(own)
     words = len(claim.terms & held) / len(claim.terms)
     support = Support(True, sentence, cosine, words)
     if missing := claim.numbers - numbers(text):
@@ -123,7 +123,7 @@ def _backs(claim: _Facts, sentence: Sentence, cosine: float) -> Support:
         return _not(support, "it negates what the closest passage sentence says, or that sentence negates it")
     if words < MIN_WORDS:
         return _not(support, f"the closest passage sentence holds {words:.0%} of its words")
-    if not claim.terms & set(own):  # "The Legend of Zelda" backed by any sentence under that title
+    if claim.terms.isdisjoint(own):  # else any sentence under its headline would back a headline
         return _not(support, "only the article's title holds its words, not the passage sentence")
     if (order := _in_order(claim.sequence, own, held)) < MIN_ORDER:
         return _not(support, f"the closest passage sentence puts its words in another order ({order:.0%} in order)")
@@ -132,7 +132,7 @@ def _backs(claim: _Facts, sentence: Sentence, cosine: float) -> Support:
     return support
 
 
-def _in_order(claim: Sequence[str], sentence: Sequence[str], held: set[str]) -> float:
+def _in_order(claim: Sequence[str], sentence: Sequence[str], held: frozenset[str]) -> float:
     """The share of the claim's words that the sentence holds in the claim's order (the
     longest common subsequence). Same words in another order most often relate them
     differently: "Manhattan is located in the borough of New York City" from "New York
