@@ -16,7 +16,7 @@ from index.settings import Settings
 from index.store import StoredChunk
 from qa.answer import Answer, Citation
 from qa.engine import Engine, Reply
-from qa.evaluation import EvalReport, Shown, Outcome, evaluate, format_report, judge, summarize
+from qa.evaluation import EvalReport, Outcome, Shown, evaluate, format_report, judge, summarize
 from qa.retrieval import Passage
 from qa.squad import SquadError, SquadQuestion, holds_answer, load_squad, normalize
 
