@@ -99,20 +99,21 @@ class _Facts:
 
     @classmethod
     def of(cls, claim: str) -> _Facts:
-        found = term_set(claim)
+        sequence = tuple(terms(claim))
+        found = frozenset(sequence)
         end = claim.rstrip()[-1:]
         idle = (  # a question the LLM repeated or asked back; a lead-in ("The answer is:")
             "it asks a question; it claims nothing" if end == "?"
             else "it introduces what follows; it claims nothing" if end == ":"
             else "" if found else "it states nothing to check"
         )
-        return cls(found, tuple(terms(claim)), numbers(claim), names(claim), bool(_NEGATION.search(claim)), idle)
+        return cls(found, sequence, numbers(claim), names(claim), bool(_NEGATION.search(claim)), idle)
 
 
 def _backs(claim: _Facts, sentence: Sentence, cosine: float) -> Support:
     text = f"{sentence.passage.chunk.title}\n{sentence.text}"
-    own = terms(sentence.text)
-    held = term_set(sentence.passage.chunk.title) | frozenset(own)
+    own = term_set(sentence.text)  # cached: the same candidates are scored for every claim
+    held = term_set(sentence.passage.chunk.title) | own
     words = len(claim.terms & held) / len(claim.terms)
     support = Support(True, sentence, cosine, words)
     if missing := claim.numbers - numbers(text):
@@ -125,7 +126,7 @@ def _backs(claim: _Facts, sentence: Sentence, cosine: float) -> Support:
         return _not(support, f"the closest passage sentence holds {words:.0%} of its words")
     if claim.terms.isdisjoint(own):  # else any sentence under its headline would back a headline
         return _not(support, "only the article's title holds its words, not the passage sentence")
-    if (order := _in_order(claim.sequence, own, held)) < MIN_ORDER:
+    if (order := _in_order(claim.sequence, terms(sentence.text), held)) < MIN_ORDER:
         return _not(support, f"the closest passage sentence puts its words in another order ({order:.0%} in order)")
     if cosine < MIN_COSINE:
         return _not(support, f"no passage sentence says it (closest: {cosine:.2f})")
