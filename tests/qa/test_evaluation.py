@@ -201,7 +201,7 @@ def test_written_answers_are_counted_sentence_by_sentence() -> None:
     assert summarize([outcome]).written is None  # the extractive column has no such figures
     # An answer that fell back still counts the sentences the LLM wrote; with none shown
     # as supported, precision is not measured (None), not perfect.
-    fell_back = replace(outcome, written=False, supported=0, precise=0, shown=(), attributed=0)
+    fell_back = replace(outcome, written=False, shown=(), attributed=0)
     metrics = summarize([fell_back], llm=True)
     assert (metrics.written, metrics.supported_share, metrics.citation_precision) == (0.0, 0.0, None)
     assert "failing the evaluator's test" not in format_report(
