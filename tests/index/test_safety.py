@@ -93,6 +93,15 @@ def test_a_second_writer_is_refused_at_once_with_a_clear_message(
     assert report.added == ["a00"]
 
 
+def _noted(journal: Path) -> list[str]:
+    """The article ids the ingest's journal names now. The ingest removes the journal
+    between batches, so it may vanish between a check for it and the read."""
+    try:
+        return journal.read_text().split()
+    except FileNotFoundError:
+        return []
+
+
 def _ingest_and_kill(feed: Path, store: Path, target: str, delay: float) -> None:
     """Start an ingest; SIGKILL it `delay` seconds after it starts writing the batch of
     the article `target` (0 s: before its chunks; a few ms: amid its chunks and sentences;
@@ -104,7 +113,7 @@ def _ingest_and_kill(feed: Path, store: Path, target: str, delay: float) -> None
     )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None:
-        if journal.exists() and target in journal.read_text().split():
+        if target in _noted(journal):
             break
         time.sleep(0.001)
     time.sleep(delay)
@@ -124,8 +133,7 @@ def test_ingests_killed_mid_write_leave_a_consistent_store_that_the_next_ingest_
     for delay in (0.0, 0.005, 0.01, 0.02, 0.035):  # each ingest first repairs what the last one left
         # Kill it a batch past anything an earlier run wrote or noted, so that only the
         # new process can write the target.
-        noted = journal.read_text().split() if journal.exists() else []
-        done = max((int(i[1:]) for i in noted), default=-1)
+        done = max((int(i[1:]) for i in _noted(journal)), default=-1)
         _ingest_and_kill(feed, embedded_settings.store, f"a{done + 5:02d}", delay)
         visible = _check_whole_or_absent(embedded_settings)
         store = _fresh_store(embedded_settings)
