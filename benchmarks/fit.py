@@ -160,7 +160,7 @@ def top1(groups: Groups, model: dict[str, float]) -> float:
 class Half:
     def __init__(self, name: str, store: Path, questions: list[SquadQuestion], foreign: list[SquadQuestion]) -> None:
         self.name = name
-        self.engine = Engine(Settings.from_env(store=store))
+        self.engine = Engine(Settings.from_env(store=store), reader=False)
         self.questions = questions
         self.foreign = foreign
         embedder = self.engine.embedder
@@ -185,7 +185,7 @@ class Half:
 
     def sentences(self, passage_model: dict[str, float]) -> Groups:
         self.engine.retriever.model = LinearModel(passage_model)
-        answerer = ExtractiveAnswerer(self.engine.retriever.lexical())
+        answerer = ExtractiveAnswerer(self.engine.retriever.lexical(), picker="learned", abstainer="learned")
         groups = Groups(SENTENCE_FEATURES)
         for q in self.questions:
             vector = self.vectors[q.id]
@@ -201,7 +201,7 @@ class Half:
 
     def evidence(self, passage_model: dict[str, float], sentence_model: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
         self.engine.retriever.model = LinearModel(passage_model)
-        answerer = ExtractiveAnswerer(self.engine.retriever.lexical())
+        answerer = ExtractiveAnswerer(self.engine.retriever.lexical(), picker="learned", abstainer="learned")
         answerer.sentence_model = LinearModel(sentence_model)
         rows, labels = [], []
         for q, inside in [(q, True) for q in self.questions] + [(q, False) for q in self.foreign]:
@@ -224,7 +224,7 @@ class Whole:
     common than in a half store; the abstention model learns from both sizes."""
 
     def __init__(self, store: Path, questions: list[SquadQuestion]) -> None:
-        self.engine = Engine(Settings.from_env(store=store))
+        self.engine = Engine(Settings.from_env(store=store), reader=False)
         self.questions = questions
         self.vectors = dict(zip([q.id for q in questions],
                                 self.engine.embedder.encode([q.question for q in questions])))
@@ -248,7 +248,7 @@ class Whole:
                         views[q.article_id] = _LexicalWithout(full, chunks_of[q.article_id])
                     lexical = views[q.article_id]
                     retriever = _RetrieverWithout(self.engine, lexical, q.article_id, passage_model)
-                answerer = ExtractiveAnswerer(lexical)
+                answerer = ExtractiveAnswerer(lexical, picker="learned", abstainer="learned")
                 answerer.sentence_model = LinearModel(sentence_model)
                 vector = self.vectors[q.id]
                 passages = retriever.search(q.question, self.engine.settings.top_k, vector)
@@ -428,9 +428,8 @@ def main() -> int:
     y = np.concatenate([evidence["A"][1], evidence["B"][1], wy])
     evidence_model, evidence_bias = fit_logistic(x, y, EVIDENCE_FEATURES)
     threshold = evidence_threshold(_probabilities(x[y == 1], evidence_model, evidence_bias))
-    cosine = float(np.quantile(x[y == 1, EVIDENCE_FEATURES.index("dense")], MAX_WRONG_ABSTAIN))
 
-    text = _module(passage_model, sentence_model, most, ratio, evidence_model, evidence_bias, threshold, cosine, args)
+    text = _module(passage_model, sentence_model, most, ratio, evidence_model, evidence_bias, threshold, args)
     print(text)
     if args.write:
         (ROOT / "qa" / "weights.py").write_text(text)
@@ -452,7 +451,7 @@ def _report_listwise(groups: dict[str, Groups], names: Sequence[str]) -> None:
 
 
 def _module(passage: dict[str, float], sentence: dict[str, float], most: int, ratio: float,
-            evidence: dict[str, float], bias: float, threshold: float, cosine: float,
+            evidence: dict[str, float], bias: float, threshold: float,
             args: argparse.Namespace) -> str:
     def fmt(model: dict[str, float]) -> str:
         return "{\n" + "".join(f"    {k!r}: {v:.4f},\n" for k, v in model.items()) + "}"
@@ -477,9 +476,6 @@ EVIDENCE = {fmt(evidence)}
 EVIDENCE_BIAS = {bias:.4f}
 # Abstain when the evidence model's probability that the store holds the answer is below this.
 EVIDENCE_THRESHOLD = {threshold:.4f}
-# The baseline abstainer (an ablation): abstain when no sentence's cosine reaches this,
-# set the same way (at most {MAX_WRONG_ABSTAIN:.0%} of training questions wrongly abstain).
-COSINE_THRESHOLD = {cosine:.4f}
 '''
 
 

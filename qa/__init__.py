@@ -72,5 +72,6 @@ def search(
     filters: Filters | None = None,
     settings: Settings | None = None,
 ) -> list[Passage]:
-    """The ranked passages (hybrid dense + BM25) that answers are built from."""
+    """The ranked passages (hybrid dense + BM25) that answers are built from; an answer
+    then has the reader reorder the best four."""
     return engine_for(Settings.resolve(store, settings)).search(question, k, filters)

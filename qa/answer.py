@@ -11,7 +11,9 @@ class Citation:
     """The source of one `[number]` marker in an answer.
 
     `quote` is exactly `article_text[start:end]`; `passage` is the retrieved chunk that
-    holds it, which starts at `passage_start` in the article.
+    holds it, which starts at `passage_start` in the article. `short` is the words of the
+    quote that answer the question, exactly `article_text[short_start:short_end]` (None
+    when the answer is the whole sentence).
     """
 
     number: int
@@ -26,11 +28,21 @@ class Citation:
     start: int
     end: int
     chunk_id: str
+    short: str | None = None
+    short_start: int | None = None
+    short_end: int | None = None
 
     @property
     def quote_in_passage(self) -> tuple[int, int]:
         """Where the quote sits inside `passage` (for highlighting)."""
         return self.start - self.passage_start, self.end - self.passage_start
+
+    @property
+    def short_in_quote(self) -> tuple[int, int] | None:
+        """Where the short answer sits inside `quote` (for bold type), if there is one."""
+        if self.short_start is None or self.short_end is None:
+            return None
+        return self.short_start - self.start, self.short_end - self.start
 
 
 @dataclass(frozen=True)
@@ -50,7 +62,8 @@ class WrittenSentence:
 
 @dataclass(frozen=True)
 class Answer:
-    """`text` holds each sentence with its `[n]` markers. A written answer (`written_by`
+    """`text` holds each sentence with its `[n]` markers; `short` the exact words that
+    answer, from the first citation (None when there are none). A written answer (`written_by`
     names the LLM) also lists its `sentences`; `notice` says what the reader should know,
     such as the LLM being unreachable and this being the extractive answer instead (when
     none of the LLM's sentences was backed, they stay in `sentences`, all unsupported)."""
@@ -62,6 +75,7 @@ class Answer:
     sentences: list[WrittenSentence] = field(default_factory=list)
     written_by: str | None = None
     notice: str | None = None
+    short: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,7 +86,7 @@ class Answer:
             question=data["question"], text=data["text"], abstained=data["abstained"],
             citations=[Citation(**c) for c in data.get("citations", [])],
             sentences=[WrittenSentence(**s) for s in data.get("sentences", [])],
-            written_by=data.get("written_by"), notice=data.get("notice"),
+            written_by=data.get("written_by"), notice=data.get("notice"), short=data.get("short"),
         )
 
 

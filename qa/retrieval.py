@@ -30,6 +30,8 @@ from qa.terms import terms
 if TYPE_CHECKING:
     from llama_index.retrievers.bm25 import BM25Retriever
 
+    from qa.reader import Reading
+
 MODES = ("learned", "rrf", "bm25", "dense")
 RRF_K = 60  # the usual constant of reciprocal-rank fusion
 CANDIDATES = 50  # taken from each ranking before fusing
@@ -38,13 +40,15 @@ RERANKED = 30  # the best fused candidates that the learned ranking reorders
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk with its sentences, its ranking score, cosine and BM25 score."""
+    """A retrieved chunk with its sentences, its ranking score, cosine and BM25 score, and
+    what the reader made of it (when it read it)."""
 
     chunk: StoredChunk
     score: float
     dense: float
     lexical: float
     sentences: tuple[StoredSentence, ...] = ()
+    reading: Reading | None = None
 
     @property
     def article_id(self) -> str:

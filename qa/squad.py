@@ -10,6 +10,7 @@ import json
 import os
 import re
 import string
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,3 +83,17 @@ def holds_answer(text: str, answers: tuple[str, ...]) -> bool:
     """Whether any gold answer, normalised, occurs in the normalised text."""
     haystack = f" {normalize(text)} "
     return any(f" {normalize(a)} " in haystack for a in answers if normalize(a))
+
+
+def f1_score(prediction: str, answer: str) -> float:
+    """SQuAD's official token F1 between a predicted and a gold answer, both normalised."""
+    predicted, gold = normalize(prediction).split(), normalize(answer).split()
+    common = sum((Counter(predicted) & Counter(gold)).values())
+    if not common:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def exact_match(prediction: str, answer: str) -> bool:
+    return normalize(prediction) == normalize(answer)

@@ -41,6 +41,3 @@ EVIDENCE = {
 EVIDENCE_BIAS = -13.2049
 # Abstain when the evidence model's probability that the store holds the answer is below this.
 EVIDENCE_THRESHOLD = 0.4742
-# The baseline abstainer (an ablation): abstain when no sentence's cosine reaches this,
-# set the same way (at most 4% of training questions wrongly abstain).
-COSINE_THRESHOLD = 0.4423

@@ -59,6 +59,7 @@ def answer_html(answer: Answer, shown: int | None = None) -> str:
     """The answer with every marker a link to its source card, and each written sentence
     no passage backs marked as such; `shown` segments only, while it streams in."""
     parts = []
+    cited = {} if answer.written_by else {c.number: c for c in answer.citations}
     for text, number, unsupported in segments(answer)[:shown]:
         if unsupported:
             parts.append(
@@ -66,7 +67,12 @@ def answer_html(answer: Answer, shown: int | None = None) -> str:
                 f'<span class="nq-tag">[unsupported: {escape(unsupported)}]</span></span>'
             )
             continue
-        parts.append(escape(text))
+        short = cited[number].short_in_quote if number in cited else None
+        if short:  # the segment ends with its citation's quote
+            at = len(text) - len(cited[number].quote)
+            parts.append(_bold(text, at + short[0], at + short[1]))
+        else:
+            parts.append(escape(text))
         if number is not None:
             parts.append(
                 f' <a class="nq-cite" href="#source-{number}" '
@@ -113,8 +119,8 @@ def _card(c: Citation, article: StoredArticle | None) -> str:
         f'aria-label="Source {c.number}: {escape(c.title)}">'
         f'<h4><span class="nq-number">[{c.number}]</span> {escape(c.title)}</h4>'
         f"{_facts(c.source, c.published, c.article_id)}"
-        f'<blockquote class="nq-passage">{_marked(c.passage, before, after)}</blockquote>'
-        f"{_link(c.url)}{_whole(article, c.start, c.end)}</section>"
+        f'<blockquote class="nq-passage">{_marked(c.passage, before, after, _shift(c.short_in_quote, before))}</blockquote>'
+        f"{_link(c.url)}{_whole(article, c)}</section>"
     )
 
 
@@ -134,8 +140,20 @@ def _facts(source: str, published: str | None, article_id: str) -> str:
     return f'<p class="nq-meta">{" · ".join(facts)} · <code>{escape(article_id)}</code></p>'
 
 
-def _marked(text: str, start: int, end: int) -> str:
-    return f"{escape(text[:start])}<mark>{escape(text[start:end])}</mark>{escape(text[end:])}"
+def _marked(text: str, start: int, end: int, short: tuple[int, int] | None = None) -> str:
+    """`text` with [start, end) highlighted, and `short` (inside it) in bold."""
+    piece = text[start:end]
+    quote = _bold(piece, short[0] - start, short[1] - start) if short else escape(piece)
+    return f"{escape(text[:start])}<mark>{quote}</mark>{escape(text[end:])}"
+
+
+def _bold(text: str, start: int, end: int) -> str:
+    return (f'{escape(text[:start])}<strong class="nq-short">{escape(text[start:end])}</strong>'
+            f"{escape(text[end:])}")
+
+
+def _shift(span: tuple[int, int] | None, by: int) -> tuple[int, int] | None:
+    return None if span is None else (span[0] + by, span[1] + by)
 
 
 def _link(url: str | None) -> str:
@@ -147,12 +165,13 @@ def _link(url: str | None) -> str:
     )
 
 
-def _whole(article: StoredArticle | None, start: int, end: int) -> str:
+def _whole(article: StoredArticle | None, c: Citation) -> str:
     if article is None:
         return ""
+    marked = _marked(article.text, c.start, c.end, _shift(c.short_in_quote, c.start))
     return (
         '<details class="nq-article"><summary>Open the whole article</summary>'
-        f'<div class="nq-article-text">{_marked(article.text, start, end)}</div></details>'
+        f'<div class="nq-article-text">{marked}</div></details>'
     )
 
 
@@ -191,6 +210,7 @@ CSS = """
 .nq-passage, .nq-article-text { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; }
 .nq-article-text { max-height: 24em; overflow-y: auto; padding: 0.4em; }
 .nq-passage mark, .nq-article-text mark { background: #ffe58a; color: #000; padding: 0 0.1em; }
+.nq-short { font-weight: 700; }
 .nq-badge { font-size: 0.8em; font-weight: normal; border: 1px solid; border-radius: 4px;
   padding: 0 0.3em; }
 .nq-closest { opacity: 0.85; border-style: dashed; }

@@ -27,11 +27,15 @@ def test_ask_json_gives_the_structured_answer(capsys, seeded_settings: Settings)
     data = json.loads(out)
     assert code == 0 and not data["abstained"]
     assert "5.8 million" in data["citations"][0]["quote"]
+    assert data["short"] == data["citations"][0]["short"] == "5.8 million"
+    assert isinstance(data["citations"][0]["short_start"], int)
 
 
 def test_ask_text_lists_sources_and_how_to_open_them(capsys, seeded_settings: Settings) -> None:
     code, out, _ = _run(capsys, "ask", VOTES, *store_args(seeded_settings))
     assert code == 0 and "[1]" in out and "Sources:" in out and "newsqa show " in out
+    # Not a terminal here: the short answer is marked **bold** in Markdown's way.
+    assert "Answer: **5.8 million**" in out and "won **5.8 million**" in out
 
 
 def test_show_marks_a_cited_quote_and_stats_counts(capsys, seeded_settings: Settings) -> None:
@@ -90,6 +94,7 @@ def test_eval_squad_reports_every_figure(capsys, tmp_path: Path) -> None:
     code, out, _ = _run(capsys, "eval", "squad", str(data / "tiny-squad.json"), "--store",
                         str(tmp_path / "eval"), "--limit", "2")
     assert code == 0 and "| answer in first cited sentence |" in out
+    assert "| short answer exact match / F1 |" in out
 
 
 def test_eval_of_a_file_that_is_not_squad_is_one_line(capsys, tmp_path: Path) -> None:

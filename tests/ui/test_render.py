@@ -116,3 +116,16 @@ def test_example_questions_name_the_newest_articles() -> None:
     assert example_questions([Entry("Dam opens"), Entry("x" * 200)], 5) == [
         "What does “Dam opens” report?", f"What does “{'x' * 79}…” report?",
     ]
+
+
+def test_the_short_answer_is_bold_inside_the_quote_and_still_escaped() -> None:
+    start = HOSTILE.index(QUOTE)
+    short_start = HOSTILE.index("<img")
+    short = "<img src=x onerror=alert(2)>"
+    citation = _citation(short=short, short_start=short_start, short_end=short_start + len(short))
+    answer = _answer(citation)
+    html = answer_html(answer)
+    assert 'Votes were <strong class="nq-short">&lt;img src=x onerror=alert(2)&gt;</strong> counted [2].' in html
+    card = sources_html(answer)
+    assert '<mark>Votes were <strong class="nq-short">&lt;img' in card and "<img" not in card
+    assert citation.short_in_quote == (short_start - start, short_start - start + len(short))

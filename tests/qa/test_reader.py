@@ -1,0 +1,138 @@
+"""The reader: its inputs, its answer spans, the shipped weights, and the script that rebuilds them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.store import StoredChunk, StoredSentence
+from qa.extractive import read_sentences
+from qa.reader import CONFIG, MAX_LENGTH, WEIGHTS, Reader, Reading, encode, tokenizer_for
+from qa.retrieval import Passage
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "tests" / "qa" / "data" / "tiny-squad.json"
+
+
+def _reading(score: float, starts: list[float], ends: list[float], offsets: list[tuple[int, int]]) -> Reading:
+    return Reading(score, np.array(starts, dtype=np.float32), np.array(ends, dtype=np.float32),
+                   np.array(offsets, dtype=np.int64).reshape(-1, 2))
+
+
+def test_the_span_is_the_best_start_and_end_in_order_within_the_limits() -> None:
+    # Pieces of "Ana won 5.8 million votes": Ana(0:3) won(4:7) 5.8(8:11) million(12:19) votes(20:25)
+    offsets = [(0, 3), (4, 7), (8, 11), (12, 19), (20, 25)]
+    reading = _reading(1.0, [0, 0, 5, 0, 0], [0, 0, 1, 4, 0], offsets)
+    span = reading.span()
+    assert (span.start, span.end, span.score) == (8, 19, 9.0)  # "5.8 million"
+    # An end before its start never counts, however high:
+    backwards = _reading(1.0, [-20, 0, 0, 0, 5], [9, 0, 0, 0, 1], offsets)
+    assert (backwards.span().start, backwards.span().end) == (20, 25)
+    # Only pieces inside [lo, hi), and at most max_pieces long:
+    assert (reading.span(0, 7).start, reading.span(0, 7).end) == (0, 3)  # a tie: the first
+    assert reading.span(8, 19, max_pieces=1).end == 11
+    assert reading.span(26, 30) is None
+
+
+def test_inputs_are_question_title_and_passage_cut_to_fit() -> None:
+    tokenizer = tokenizer_for()
+    text = "Maduro won 5.8 million votes. " * 100
+    batch = encode(tokenizer, ["How many votes?"], ["Venezuela"], [text])
+    ids = batch.input_ids[0].tolist()
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    assert len(ids) == MAX_LENGTH and ids[0] == cls and ids[-1] == sep
+    start = batch.passage_start[0]
+    assert ids[start - 1] == sep and ids.count(sep) == 3
+    assert set(batch.token_type_ids[0, :start]) == {0} and set(batch.token_type_ids[0, start:]) == {1}
+    # Each kept piece's offsets point at its own characters of the passage.
+    pieces = [tokenizer.id_to_token(i).removeprefix("##") for i in ids[start : start + 4]]
+    assert [text[a:b].lower() for a, b in batch.offsets[0][:4]] == pieces == ["mad", "uro", "won", "5"]
+    assert len(batch.offsets[0]) == MAX_LENGTH - start - 1
+
+
+def _passage(text: str, score: float, starts: list[float], ends: list[float], article: str = "a") -> Passage:
+    chunk = StoredChunk(f"{article}#0", article, 0, 0, len(text), text, "T", "S", None, None)
+    tokenizer = tokenizer_for()
+    offsets = tokenizer.encode(text, add_special_tokens=False).offsets
+    ends_at = [i + 1 for i, c in enumerate(text) if c == "."]
+    bounds = zip([0] + [e + 1 for e in ends_at[:-1]], ends_at)
+    sentences = tuple(StoredSentence(a, b, np.zeros(3, dtype=np.float32)) for a, b in bounds)
+    return Passage(chunk, 1.0, 0.5, 0.0, sentences, _reading(score, starts, ends, offsets))
+
+
+def test_the_answer_is_the_sentence_holding_the_best_span_then_passages_nearly_as_good() -> None:
+    # pieces: Rain fell . Ana won . / Ana won . Rain fell .
+    first = _passage("Rain fell. Ana won.", 3.0, [0, 0, 0, 4, 0, 0], [0, 0, 0, 4, 0, 0])
+    second = _passage("Bo lost. Rain fell.", 2.5, [3, 0, 0, 0, 0, 0], [0, 3, 0, 0, 0, 0], "b")
+    third = _passage("Cy drew.", -4.0, [3, 0, 0], [0, 3, 0], "c")
+    chosen = read_sentences([first, second, third], within=1.0, max_sentences=5)
+    assert [(s.text, s.passage.chunk.text[span.start : span.end]) for s, span in chosen] == [
+        ("Ana won.", "Ana"), ("Bo lost.", "Bo lost"),
+    ]
+    assert len(read_sentences([first, second, third], within=0.1, max_sentences=5)) == 1
+
+
+def test_the_shipped_reader_is_small_holds_no_word_embeddings_and_is_calibrated() -> None:
+    from safetensors import safe_open
+
+    assert WEIGHTS.stat().st_size < 25e6
+    with safe_open(str(WEIGHTS), "pt") as weights:
+        names = set(weights.keys())
+    assert "bert.embeddings.word_embeddings.weight" not in names
+    assert {"relevance.weight", "span.weight"} <= names
+    config = json.loads(CONFIG.read_text())
+    assert {"abstain_below", "runner_up_within"} <= set(config["calibration"])
+    assert config["trained"]["file"] == "squad-v1.1-train-44.json"  # never dev-a
+    assert set(config["calibration"]["on"]["articles"]) == set(config["trained"]["held_out"])
+
+
+def test_a_missing_weights_file_says_how_to_get_it(tmp_path: Path) -> None:
+    from index.errors import ModelError
+
+    with pytest.raises(ModelError, match="train_reader.py"):
+        Reader(tmp_path / "none.safetensors", tmp_path / "none.json")
+
+
+@pytest.mark.slow
+def test_the_reader_loads_offline_and_reads_in_bf16_and_fp32_alike() -> None:
+    code = (
+        "import socket\n"
+        "def refuse(*a, **k): raise OSError('no network in this test')\n"
+        "socket.socket.connect = refuse\n"
+        "import index\n"
+        "from qa.reader import Reader\n"
+        "texts = ['Maduro won 5.8 million votes, the council said.', 'Croatia lost the final.']\n"
+        "for bf16 in (True, False):\n"
+        "    r = Reader(bf16=bf16).read('How many votes did Maduro get?', texts, ['Venezuela', 'Football'])\n"
+        "    span = r[0].span()\n"
+        "    print(bf16, r[0].score > r[1].score, texts[0][span.start:span.end])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.split("\n")
+    assert lines[0] == "True True 5.8 million"
+    assert lines[1] == "False True 5.8 million"
+
+
+@pytest.mark.slow
+def test_the_training_script_runs_a_few_steps_and_calibrates(tmp_path: Path) -> None:
+    out = tmp_path / "reader"
+    result = subprocess.run(
+        [sys.executable, "benchmarks/train_reader.py", str(TINY), "--out", str(out), "--max-steps", "2",
+         "--batch-size", "4", "--holdout", "1", "--measure", "3"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    config = json.loads((out / "reader.json").read_text())
+    assert config["trained"]["steps"] == 2 and config["trained"]["measured"]
+    assert {"abstain_below", "runner_up_within"} <= set(config["calibration"])
+    reader = Reader(out / "reader.safetensors", out / "reader.json")
+    readings = reader.read("When did the bridge open?", ["The bridge opened in 1932."], ["Bridge"])
+    assert len(readings) == 1 and readings[0].span() is not None
