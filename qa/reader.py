@@ -145,9 +145,6 @@ class Reader:
     def config(self) -> dict[str, Any]:
         return json.loads(self.config_path.read_text())
 
-    def threshold(self, name: str, default: float) -> float:
-        return float(self.config.get("calibration", {}).get(name, default))
-
     def rerank(self, question: str, passages: Sequence[Passage], n: int = READ) -> list[Passage]:
         """The first `n` passages, read and ordered by the reader's score; then the rest,
         unread, in their order."""
@@ -195,11 +192,9 @@ def _loaded(weights: Path, base: Path) -> tuple[ReaderModel, Tokenizer, threadin
 
     try:
         model = load_model(base, weights)
-        tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
+        tokenizer = _plain(Tokenizer.from_file(str(base / "tokenizer.json")))
     except Exception as error:  # a damaged file surfaces as many different errors
         raise ModelError(f"cannot load the reader from {weights}: {error}") from error
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
     return model, tokenizer, threading.Lock()
 
 
@@ -207,7 +202,11 @@ def tokenizer_for(base: str = DEFAULT_MODEL) -> Tokenizer:
     """The packaged model's word pieces (the training script encodes with these)."""
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(resolve_model(base)[1] / "tokenizer.json"))
+    return _plain(Tokenizer.from_file(str(resolve_model(base)[1] / "tokenizer.json")))
+
+
+def _plain(tokenizer: Tokenizer) -> Tokenizer:
+    """`encode` cuts and pads by itself; the model folder's tokenizer would do both too."""
     tokenizer.no_truncation()
     tokenizer.no_padding()
     return tokenizer
