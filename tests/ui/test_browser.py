@@ -79,10 +79,12 @@ def test_filters_keep_answers_to_the_chosen_articles(browser: Any, chat_url: str
         page.locator("#nq-filter-sources input").click()
         page.get_by_role("option", name="world-cup-final-2018.txt").click()
         page.keyboard.press("Escape")
+        # The sources follow the answer: wait for them as long as for an answer (the
+        # chat's "Searching" sign may not be up yet when `ask` looks for it).
         seen.ask("Who won the World Cup final?")
-        expect(page.locator("#source-1")).to_contain_text("France beat Croatia")
+        expect(page.locator("#source-1")).to_contain_text("France beat Croatia", timeout=ANSWERED)
         seen.ask("How many votes did Maduro get?")
-        expect(page.locator("#nq-sources")).to_contain_text("No source")
+        expect(page.locator("#nq-sources")).to_contain_text("No source", timeout=ANSWERED)
         page.locator("#nq-since textarea, #nq-since input").first.fill("May 2018")
         seen.ask("Who won the World Cup final?")
         expect(page.locator("#nq-chat")).to_contain_text(
