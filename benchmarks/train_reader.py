@@ -39,6 +39,7 @@ import index  # noqa: E402, F401  (offline switches first)
 from index.embedding import Embedder  # noqa: E402
 from index.precision import autocast, cpu_has_bf16  # noqa: E402
 from qa import reader as reader_module  # noqa: E402
+from qa.retrieval import RRF_K  # noqa: E402
 from qa.squad import exact_match, f1_score, holds_answer  # noqa: E402
 from qa.terms import terms  # noqa: E402
 
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
 
 HOLDOUT = 6  # articles kept out of training, for measuring and calibrating
 POOL = 12  # fused paragraphs a question's negatives are drawn from
-RRF_K = 60
 
 
 @dataclass(frozen=True)

@@ -297,12 +297,9 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise NewsQAError(f"--limit {args.limit}: ask at least one question")
-    systems = dict(evaluation.PRODUCT)
-    if args.compare:
-        systems |= evaluation.BASELINES | evaluation.ABLATIONS
     report = evaluation.evaluate(
         args.file, settings=settings, fresh_store=args.store is None and args.chroma_url is None,
-        limit=args.limit, seed=args.seed, out_of_corpus=args.out_of_corpus, systems=systems,
+        limit=args.limit, seed=args.seed, out_of_corpus=args.out_of_corpus, systems=_systems(args),
     )
     print(json.dumps(report.to_dict(), indent=2) if args.json else evaluation.format_report(report))
     return 0
@@ -311,15 +308,22 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 def _eval_news(args: argparse.Namespace, settings: Settings) -> int:
     from qa import evaluation
 
-    systems = dict(evaluation.PRODUCT)
-    if args.compare:
-        systems |= evaluation.BASELINES | evaluation.ABLATIONS
     report = evaluation.evaluate_news(
         args.file, settings=replace(settings, llm=None),
-        fresh_store=args.store is None and args.chroma_url is None, systems=systems,
+        fresh_store=args.store is None and args.chroma_url is None, systems=_systems(args),
     )
     print(json.dumps(report.to_dict(), indent=2) if args.json else evaluation.format_report(report))
     return 0
+
+
+def _systems(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The product, and with --compare its baselines and ablations."""
+    from qa import evaluation
+
+    systems = dict(evaluation.PRODUCT)
+    if args.compare:
+        systems |= evaluation.BASELINES | evaluation.ABLATIONS
+    return systems
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:

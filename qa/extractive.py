@@ -235,12 +235,12 @@ def candidate_sentences(passages: Sequence[Passage]) -> list[Sentence]:
 
 def read_sentences(
     read: Sequence[Passage], within: float, max_sentences: int
-) -> list[tuple[Sentence, Span | None]]:
+) -> list[tuple[Sentence, Span]]:
     """The best read passage's sentence holding the reader's best span, then the same of
     each further passage the reader scores within `within` of it (each text once)."""
     best = read[0].reading.score  # type: ignore[union-attr]
     seen: set[str] = set()
-    chosen: list[tuple[Sentence, Span | None]] = []
+    chosen: list[tuple[Sentence, Span]] = []
     for rank, passage in enumerate(read):
         if passage.reading.score < best - within or len(chosen) >= max_sentences:  # type: ignore[union-attr]
             break
@@ -251,15 +251,15 @@ def read_sentences(
     return chosen
 
 
-def best_sentence(passage: Passage, rank: int = 0) -> tuple[Sentence, Span | None] | None:
+def best_sentence(passage: Passage, rank: int = 0) -> tuple[Sentence, Span] | None:
     """The passage's sentence holding the reader's best answer span (a span never crosses
     a sentence's end), and that span in the passage's text."""
     assert passage.reading is not None
     base = passage.chunk.start
-    best: tuple[Sentence, Span | None] | None = None
+    best: tuple[Sentence, Span] | None = None
     for stored in passage.sentences:
         span = passage.reading.span(stored.start - base, stored.end - base)
-        if span and (best is None or best[1] is None or span.score > best[1].score):
+        if span and (best is None or span.score > best[1].score):
             best = (Sentence(passage, rank, stored, passage.sentence_text(stored)), span)
     return best
 

@@ -1,8 +1,9 @@
 """The reader: a cross-encoder trained here that reads a question together with a passage.
 
 For each passage it gives a score (a logit) that the passage answers the question, which
-orders the passages and decides abstention, and start and end scores for each of its
-word pieces, from which the exact answer words are taken. It is the packaged
+orders the passages (and, in the evaluator's "reader abstention" ablation, decides
+abstention), and start and end scores for each of its word pieces, from which the exact
+answer words are taken. It is the packaged
 all-MiniLM-L6-v2 with two small heads, trained on SQuAD train-44 by
 `benchmarks/train_reader.py`; the shipped file (`reader.safetensors`) holds every weight
 but the word embeddings, which stay the packaged model's. `reader.json` beside it holds

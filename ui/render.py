@@ -119,7 +119,7 @@ def _card(c: Citation, article: StoredArticle | None) -> str:
         f'aria-label="Source {c.number}: {escape(c.title)}">'
         f'<h4><span class="nq-number">[{c.number}]</span> {escape(c.title)}</h4>'
         f"{_facts(c.source, c.published, c.article_id)}"
-        f'<blockquote class="nq-passage">{_marked(c.passage, before, after, _shift(c.short_in_quote, before))}</blockquote>'
+        f'<blockquote class="nq-passage">{_marked(c.passage, before, after, c.short_in_quote)}</blockquote>'
         f"{_link(c.url)}{_whole(article, c)}</section>"
     )
 
@@ -141,19 +141,15 @@ def _facts(source: str, published: str | None, article_id: str) -> str:
 
 
 def _marked(text: str, start: int, end: int, short: tuple[int, int] | None = None) -> str:
-    """`text` with [start, end) highlighted, and `short` (inside it) in bold."""
+    """`text` with [start, end) highlighted, and `short` (offsets inside that piece) in bold."""
     piece = text[start:end]
-    quote = _bold(piece, short[0] - start, short[1] - start) if short else escape(piece)
+    quote = _bold(piece, *short) if short else escape(piece)
     return f"{escape(text[:start])}<mark>{quote}</mark>{escape(text[end:])}"
 
 
 def _bold(text: str, start: int, end: int) -> str:
     return (f'{escape(text[:start])}<strong class="nq-short">{escape(text[start:end])}</strong>'
             f"{escape(text[end:])}")
-
-
-def _shift(span: tuple[int, int] | None, by: int) -> tuple[int, int] | None:
-    return None if span is None else (span[0] + by, span[1] + by)
 
 
 def _link(url: str | None) -> str:
@@ -168,7 +164,7 @@ def _link(url: str | None) -> str:
 def _whole(article: StoredArticle | None, c: Citation) -> str:
     if article is None:
         return ""
-    marked = _marked(article.text, c.start, c.end, _shift(c.short_in_quote, c.start))
+    marked = _marked(article.text, c.start, c.end, c.short_in_quote)
     return (
         '<details class="nq-article"><summary>Open the whole article</summary>'
         f'<div class="nq-article-text">{marked}</div></details>'
