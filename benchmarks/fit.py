@@ -160,7 +160,7 @@ def top1(groups: Groups, model: dict[str, float]) -> float:
 class Half:
     def __init__(self, name: str, store: Path, questions: list[SquadQuestion], foreign: list[SquadQuestion]) -> None:
         self.name = name
-        self.engine = Engine(Settings.from_env(store=store), reader=False, picker="learned")
+        self.engine = Engine(Settings.from_env(store=store), reader=False, picker="learned", abstainer="learned")
         self.questions = questions
         self.foreign = foreign
         embedder = self.engine.embedder
@@ -224,7 +224,7 @@ class Whole:
     common than in a half store; the abstention model learns from both sizes."""
 
     def __init__(self, store: Path, questions: list[SquadQuestion]) -> None:
-        self.engine = Engine(Settings.from_env(store=store), reader=False, picker="learned")
+        self.engine = Engine(Settings.from_env(store=store), reader=False, picker="learned", abstainer="learned")
         self.questions = questions
         self.vectors = dict(zip([q.id for q in questions],
                                 self.engine.embedder.encode([q.question for q in questions])))

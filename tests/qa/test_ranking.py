@@ -1,10 +1,12 @@
 """The features and linear models behind ranking and answering (pure logic, no model)."""
 
+import math
+
 import numpy as np
 import pytest
 
 from qa import weights
-from qa.extractive import ExtractiveAnswerer
+from qa.extractive import ExtractiveAnswerer, Ranking
 from qa.ranking import (
     EVIDENCE_FEATURES,
     PASSAGE_FEATURES,
@@ -75,6 +77,23 @@ def test_answerer_options_are_checked_with_a_message_that_says_what_is_allowed()
         ExtractiveAnswerer.check("best", "learned", None)
     with pytest.raises(ValueError, match="at least 1"):
         ExtractiveAnswerer.check("learned", "learned", 0)
+
+
+@pytest.mark.parametrize("abstainer, evidence, answerable", [
+    ("combined", {"reader": 1.0, "evidence": 1.0}, True),  # 1 + 2 - 3 = 0: just enough
+    ("combined", {"reader": 0.9, "evidence": 1.0}, False),
+    ("combined", {"reader": 5.0, "evidence": -math.inf}, False),  # no sentence scored
+    ("reader", {"reader": 1.4, "evidence": 9.0}, False),
+    ("reader", {"reader": 1.5, "evidence": -9.0}, True),
+])
+def test_the_abstainers_weigh_the_evidence_as_calibrated(
+    monkeypatch: pytest.MonkeyPatch, abstainer: str, evidence: dict[str, float], answerable: bool
+) -> None:
+    # Our own arithmetic only: the evidence is given (a stand-in), not computed.
+    calibration = {"combined": {"reader": 1.0, "evidence": 2.0, "bias": -3.0}, "abstain_below": 1.5}
+    answerer = ExtractiveAnswerer(None, abstainer=abstainer, calibration=calibration)  # type: ignore[arg-type]
+    monkeypatch.setattr(answerer, "evidence", lambda question, ranking: evidence)
+    assert answerer.answerable("Who?", Ranking([], [], [])) is answerable
 
 
 def test_scoring_one_row_agrees_with_scoring_arrays() -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from index.store import StoredChunk, StoredSentence
-from qa.extractive import read_sentences
+from qa.extractive import by_best_candidate, read_candidates, select
 from qa.reader import CONFIG, MAX_LENGTH, WEIGHTS, Reader, Reading, encode, tokenizer_for
 from qa.retrieval import Passage
 
@@ -66,16 +66,25 @@ def _passage(text: str, score: float, starts: list[float], ends: list[float], ar
     return Passage(chunk, 1.0, 0.5, 0.0, sentences, _reading(score, starts, ends, offsets))
 
 
-def test_the_answer_is_the_sentence_holding_the_best_span_then_passages_nearly_as_good() -> None:
+def test_read_sentences_are_scored_by_passage_span_and_linear_score_then_kept_within_a_margin() -> None:
     # pieces: Rain fell . Ana won . / Ana won . Rain fell .
     first = _passage("Rain fell. Ana won.", 3.0, [0, 0, 0, 4, 0, 0], [0, 0, 0, 4, 0, 0])
     second = _passage("Bo lost. Rain fell.", 2.5, [3, 0, 0, 0, 0, 0], [0, 3, 0, 0, 0, 0], "b")
     third = _passage("Cy drew.", -4.0, [3, 0, 0], [0, 3, 0], "c")
-    chosen = read_sentences([first, second, third], within=1.0, max_sentences=5)
-    assert [(s.text, s.passage.chunk.text[span.start : span.end]) for s, span in chosen] == [
-        ("Ana won.", "Ana"), ("Bo lost.", "Bo lost"),
+    weighed = {"reader": 1.0, "span": 1.0, "linear": 1.0}
+    linear = {"bo lost": 4.0}  # by text_key; a sentence the linear model did not score counts 0
+    candidates = read_candidates([first, second, third], linear, weighed)
+    assert [(c.sentence.text, c.score) for c in candidates[:3]] == [
+        ("Bo lost.", 2.5 + 6 + 4), ("Ana won.", 3.0 + 8), ("Rain fell.", 3.0 + 0),
+    ]  # "Rain fell." once: the first passage's copy
+    best = candidates[0]
+    assert best.sentence.passage.chunk.text[best.span.start : best.span.end] == "Bo lost"
+    assert [c.sentence.text for c in select(candidates, 1.5, 5)] == ["Bo lost.", "Ana won."]
+    assert len(select(candidates, 1.5, 1)) == 1 and len(select(candidates, 0.1, 5)) == 1
+    # The passages holding the best candidates come first:
+    assert [p.chunk.id for p in by_best_candidate([first, second, third], candidates)] == [
+        second.chunk.id, first.chunk.id, third.chunk.id,
     ]
-    assert len(read_sentences([first, second, third], within=0.1, max_sentences=5)) == 1
 
 
 def test_the_shipped_reader_is_small_holds_no_word_embeddings_and_is_calibrated() -> None:
@@ -87,7 +96,7 @@ def test_the_shipped_reader_is_small_holds_no_word_embeddings_and_is_calibrated(
     assert "bert.embeddings.word_embeddings.weight" not in names
     assert {"relevance.weight", "span.weight"} <= names
     config = json.loads(CONFIG.read_text())
-    assert {"abstain_below", "runner_up_within"} <= set(config["calibration"])
+    assert {"sentence", "combined", "abstain_below", "within"} <= set(config["calibration"])
     assert config["trained"]["file"] == "squad-v1.1-train-44.json"  # never dev-a
     assert set(config["calibration"]["on"]["articles"]) == set(config["trained"]["held_out"])
 
@@ -132,7 +141,7 @@ def test_the_training_script_runs_a_few_steps_and_calibrates(tmp_path: Path) -> 
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     config = json.loads((out / "reader.json").read_text())
     assert config["trained"]["steps"] == 2 and config["trained"]["measured"]
-    assert {"abstain_below", "runner_up_within"} <= set(config["calibration"])
+    assert {"sentence", "combined", "abstain_below", "within"} <= set(config["calibration"])
     reader = Reader(out / "reader.safetensors", out / "reader.json")
     readings = reader.read("When did the bridge open?", ["The bridge opened in 1932."], ["Bridge"])
     assert len(readings) == 1 and readings[0].span() is not None
