@@ -39,6 +39,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -48,7 +50,7 @@ from index.filters import Filters  # noqa: E402
 from index.ingest import ingest_articles  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from qa.engine import Engine  # noqa: E402
-from qa.extractive import ExtractiveAnswerer, Ranking, select  # noqa: E402
+from qa.extractive import ExtractiveAnswerer, Ranking, combined_score, select  # noqa: E402
 from qa.reader import Reader  # noqa: E402
 from qa.retrieval import LexicalIndex, Passage  # noqa: E402
 from qa.squad import SquadQuestion, holds_answer, load_squad  # noqa: E402
@@ -67,18 +69,25 @@ HELD_OUT, TRAINED = "held out", "trained on"
 @dataclass(frozen=True)
 class Asked:
     question: SquadQuestion
+    vector: np.ndarray
     inside: list[Passage]  # read of the whole store
     outside: list[Passage]  # read of the store without the held-out articles
 
-
-def read_passages(engine: Engine, question: str, filters: Filters | None = None) -> list[Passage]:
-    """The passages for `question`, the reader's best first, as the product reads them."""
-    found = engine.retriever.search(question, engine.settings.top_k, filters=filters)
-    return engine.reader.rerank(question, found)  # type: ignore[union-attr]
+    def rank(self, answerer: ExtractiveAnswerer, inside: bool = True) -> Ranking:
+        return answerer.rank(self.question.question, self.inside if inside else self.outside, self.vector)
 
 
-def rank(answerer: ExtractiveAnswerer, question: str, passages: list[Passage], engine: Engine) -> Ranking:
-    return answerer.rank(question, passages, engine.embedder.encode_one(question))
+def ask(engine: Engine, question: SquadQuestion, without_held: Filters) -> Asked:
+    """The question's passages, the reader's best first, as the product reads them (all
+    four of the best), of the whole store and of the store without the held-out articles."""
+    vector = engine.embedder.encode_one(question.question)
+    lexical = engine.retriever.lexical()
+    read = [
+        engine.reader.rerank(question.question, engine.retriever.search(  # type: ignore[union-attr]
+            question.question, engine.settings.top_k, vector, lexical, filters))
+        for filters in (None, without_held)
+    ]
+    return Asked(question, vector, *read)
 
 
 def fit_sentence_weights(rankings: Sequence[tuple[Ranking, SquadQuestion]]) -> dict[str, float]:
@@ -111,7 +120,8 @@ def fit_abstainer(inside: list[dict[str, float]], outside: list[dict[str, float]
     so that WRONG_ABSTAIN of the in-corpus questions fall below 0."""
     import torch
 
-    rows = [(e, 1.0) for e in inside if _finite(e)] + [(e, 0.0) for e in outside if _finite(e)]
+    rows = [(e, label) for group, label in ((inside, 1.0), (outside, 0.0)) for e in group
+            if all(math.isfinite(e[n]) for n in EVIDENCE)]
     x = torch.tensor([[e[n] for n in EVIDENCE] for e, _ in rows])
     y = torch.tensor([label for _, label in rows])
     mean, std = x.mean(0), x.std(0)
@@ -127,17 +137,9 @@ def fit_abstainer(inside: list[dict[str, float]], outside: list[dict[str, float]
 
     optimizer.step(loss)
     weights = {n: float(v[i].detach() / std[i]) for i, n in enumerate(EVIDENCE)}
-    scores = sorted(_combined(weights, 0.0, e) for e in inside)
+    scores = sorted(combined_score({**weights, "bias": 0.0}, e) for e in inside)
     bias = -scores[int(WRONG_ABSTAIN * len(scores))]
     return {**{n: round(w, 5) for n, w in weights.items()}, "bias": round(bias, 5)}
-
-
-def _combined(weights: dict[str, float], bias: float, evidence: dict[str, float]) -> float:
-    return bias + sum(weights[n] * evidence[n] for n in EVIDENCE) if _finite(evidence) else -math.inf
-
-
-def _finite(evidence: dict[str, float]) -> bool:
-    return all(math.isfinite(evidence[n]) for n in EVIDENCE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -161,22 +163,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         ingest_articles(articles, settings=settings, embedder=embedder, progress=False)
         engine = Engine(settings, embedder, reader=reader)
         lexical: LexicalIndex = engine.retriever.lexical()
-        asked = [
-            Asked(q, read_passages(engine, q.question), read_passages(engine, q.question, without_held))
-            for q in squad.questions if q.article_id in held
-        ]
+        asked = [ask(engine, q, without_held) for q in squad.questions if q.article_id in held]
 
         first_pass = ExtractiveAnswerer(lexical)  # its candidates' features do not depend on weights
-        sentence = fit_sentence_weights([(rank(first_pass, a.question.question, a.inside, engine), a.question) for a in asked])
+        sentence = fit_sentence_weights([(a.rank(first_pass), a.question) for a in asked])
         answerer = ExtractiveAnswerer(lexical, calibration={"sentence": sentence})
-        inside = [rank(answerer, a.question.question, a.inside, engine) for a in asked]
-        outside = [rank(answerer, a.question.question, a.outside, engine) for a in asked]
+        inside = [a.rank(answerer) for a in asked]
+        outside = [a.rank(answerer, inside=False) for a in asked]
     evidence_in = [answerer.evidence(a.question.question, r) for a, r in zip(asked, inside)]
     evidence_out = [answerer.evidence(a.question.question, r) for a, r in zip(asked, outside)]
     combined = fit_abstainer(evidence_in, evidence_out)
-    weights = {n: combined[n] for n in EVIDENCE}
-    kept_in = [bool(r.candidates) and _combined(weights, combined["bias"], e) >= 0 for r, e in zip(inside, evidence_in)]
-    kept_out = [bool(r.candidates) and _combined(weights, combined["bias"], e) >= 0 for r, e in zip(outside, evidence_out)]
+    unbiased = {**combined, "bias": 0.0}
+    kept_in = [bool(r.candidates) and combined_score(combined, e) >= 0 for r, e in zip(inside, evidence_in)]
+    kept_out = [bool(r.candidates) and combined_score(combined, e) >= 0 for r, e in zip(outside, evidence_out)]
     tops = sorted(e["reader"] for e in evidence_in)
     abstain_below = tops[int(WRONG_ABSTAIN * len(tops))]
 
@@ -230,8 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tradeoff": [
             {"wrongly_abstained": share,
              "out_of_corpus_abstained": round(sum(s < cut for s in out_scores) / n, 4)}
-            for in_scores in [sorted(_combined(weights, 0.0, e) for e in evidence_in)]
-            for out_scores in [[_combined(weights, 0.0, e) for e in evidence_out]]
+            for in_scores in [sorted(combined_score(unbiased, e) for e in evidence_in)]
+            for out_scores in [[combined_score(unbiased, e) for e in evidence_out]]
             for share in (0.02, 0.03, 0.04, 0.05) for cut in [in_scores[int(share * n)]]
         ],
     }

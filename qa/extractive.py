@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -191,10 +191,15 @@ class ExtractiveAnswerer:
         if self.abstainer == "learned":
             threshold = weights.EVIDENCE_THRESHOLD
             return found["evidence"] >= math.log(threshold / (1 - threshold))
-        if not all(math.isfinite(v) for v in found.values()):
-            return False
-        combined = self.calibration["combined"]
-        return combined["bias"] + sum(combined[name] * value for name, value in found.items()) >= 0
+        return combined_score(self.calibration["combined"], found) >= 0
+
+
+def combined_score(combined: Mapping[str, float], evidence: Mapping[str, float]) -> float:
+    """The combined abstainer's logit: `combined`'s bias plus its weights over `evidence`
+    (-inf when a part is missing: nothing was read, or no sentence scored)."""
+    if not all(math.isfinite(v) for v in evidence.values()):
+        return -math.inf
+    return combined["bias"] + sum(combined[name] * value for name, value in evidence.items())
 
 
 def sentence_features(
@@ -279,6 +284,8 @@ def read_candidates(
     """Each sentence of the read passages (each text once) that holds a span, best first:
     scored by `weighed` over its passage's reader score, its best span's score and its
     linear score (`linear`, by `text_key`)."""
+    # Not `candidate_sentences`: a copy past the reader's window (no span) must not hide a
+    # copy it did read.
     seen: set[str] = set()
     found = []
     for rank, passage in enumerate(read):

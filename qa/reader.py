@@ -28,6 +28,7 @@ import numpy as np
 
 from index.embedding import resolve_model
 from index.errors import ModelError
+from index.precision import cpu_has_bf16
 from index.settings import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ class Reader:
     ) -> None:
         self.weights = Path(weights)
         self.config_path = Path(config)
-        self.bf16 = bf16
+        self.bf16 = cpu_has_bf16() if bf16 is None else bf16  # None: where the CPU has it
         self.base = base
         if not self.weights.is_file() or not self.config_path.is_file():
             raise ModelError(
@@ -167,17 +168,14 @@ class Reader:
     ) -> list[Reading]:
         if not texts:
             return []
-        from index.precision import cpu_has_bf16
-
-        bf16 = cpu_has_bf16() if self.bf16 is None else self.bf16
-        model, tokenizer, lock = _loaded(self.weights, resolve_model(self.base)[1], bf16)
+        model, tokenizer, lock = _loaded(self.weights, resolve_model(self.base)[1], self.bf16)
         max_length = int(self.config.get("max_length", MAX_LENGTH))
         readings: list[Reading] = []
         for at in range(0, len(texts), batch_size):
             part = list(texts[at : at + batch_size])
             batch = encode(tokenizer, [question] * len(part), list(titles[at : at + batch_size]), part, max_length)
             with lock:  # one forward pass at a time: two would only share the same cores
-                readings += read_batch(model, batch, bf16)
+                readings += read_batch(model, batch, self.bf16)
         return readings
 
 
