@@ -30,7 +30,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Container, Sequence
 
 import numpy as np
 
@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 import index  # noqa: E402
 from index.filters import Filters  # noqa: E402
 from index.settings import Settings  # noqa: E402
+from index.lexical import LexicalIndex, document_frequencies_without  # noqa: E402
 from index.store import Store, StoredChunk  # noqa: E402
 from qa import weights  # noqa: E402
 from qa.engine import Engine  # noqa: E402
@@ -55,8 +56,8 @@ from qa.retrieval import (  # noqa: E402
     CANDIDATES,
     RERANKED,
     Candidates,
-    LexicalIndex,
     Retriever,
+    lexical_hits,
     passage_features,
 )
 from qa.squad import SquadQuestion, holds_answer, load_squad  # noqa: E402
@@ -173,10 +174,10 @@ class Half:
         rrf_hits = 0
         for q in self.questions:
             vector = self.vectors[q.id]
-            candidates = Candidates(store.dense(vector, CANDIDATES), lexical.search(q.question))
+            candidates = Candidates(store.dense(vector, CANDIDATES), lexical_hits(store, lexical, q.question))
             pool = candidates.fused_order[:RERANKED]
             candidates.complete(pool, store, vector)
-            features = passage_features(candidates, pool, lexical, lexical.weights(q.question), vector)
+            features = passage_features(candidates, pool, lexical.weights(q.question), vector)
             labels = [_right(q, candidates.chunks[i].article_id, candidates.chunks[i].text) for i in pool]
             rrf_hits += bool(labels and labels[0])
             groups.add(features, labels)
@@ -234,9 +235,9 @@ class Whole:
         """Rows of evidence features, whether the article was in the store, and its id."""
         self.engine.retriever.model = LinearModel(passage_model)
         full = self.engine.retriever.lexical()
-        chunks_of: dict[str, set[str]] = {}
-        for entry in full._bm25.corpus:
-            chunks_of.setdefault(entry["article_id"], set()).add(entry["node_id"])
+        texts_of: dict[str, list[str]] = {}
+        for node in self.engine.store.nodes():
+            texts_of.setdefault(str(node.metadata["article_id"]), []).append(node.get_content())
         views: dict[str, _LexicalWithout] = {}
         rows, labels, articles = [], [], []
         for q in self.questions:
@@ -245,7 +246,7 @@ class Whole:
                     retriever, lexical = self.engine.retriever, full
                 else:
                     if q.article_id not in views:
-                        views[q.article_id] = _LexicalWithout(full, chunks_of[q.article_id])
+                        views[q.article_id] = _LexicalWithout(full, q.article_id, texts_of[q.article_id])
                     lexical = views[q.article_id]
                     retriever = _RetrieverWithout(self.engine, lexical, q.article_id, passage_model)
                 answerer = ExtractiveAnswerer(lexical, picker="learned", abstainer="learned")
@@ -261,31 +262,30 @@ class Whole:
         return np.asarray(rows), np.asarray(labels, dtype=float), articles
 
 
-class _LexicalWithout(LexicalIndex):
-    """A lexical index as it would be without one article."""
+class _LexicalWithout:
+    """A lexical index as it would be without one article (BM25's own statistics aside)."""
 
-    def __init__(self, full: LexicalIndex, dropped: set[str]) -> None:
-        self.__dict__.update(full.__dict__)  # shares the BM25 index
-        self.size = full.size - len(dropped)
-        self._df = full._df.copy()
-        for chunk_id in dropped:
-            self._df.subtract(full.terms[chunk_id])
-        self._df = +self._df  # without the terms now at zero
-        self.terms = {i: t for i, t in full.terms.items() if i not in dropped}
-        self._mask = [int(d["node_id"] not in dropped) for d in full._bm25.corpus]
+    def __init__(self, full: LexicalIndex, article_id: str, texts: list[str]) -> None:
+        self._full, self._prefix = full, f"{article_id}#"
+        self._without = document_frequencies_without(full, texts)
+        self.articles = full.articles
 
-    def search(self, query: str, filters: Filters | None = None) -> list[tuple[StoredChunk, float]]:
-        return self._retrieve(query, self._mask)
+    def search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+        hits = self._full.search(query, k + 400, filters)
+        return [hit for hit in hits if not hit[0].startswith(self._prefix)][:k]
+
+    def weights(self, text: str) -> dict[str, float]:
+        return self._without(text)
 
 
 class _RetrieverWithout(Retriever):
-    def __init__(self, engine: Engine, lexical: LexicalIndex, article_id: str, model: dict[str, float]) -> None:
+    def __init__(self, engine: Engine, lexical: _LexicalWithout, article_id: str, model: dict[str, float]) -> None:
         super().__init__(_StoreWithout(engine.store, article_id), engine.embedder)
         self.model = LinearModel(model)
         self._view = lexical
 
     def lexical(self) -> LexicalIndex:
-        return self._view
+        return self._view  # type: ignore[return-value]
 
 
 class _StoreWithout:
@@ -295,7 +295,7 @@ class _StoreWithout:
         self._store, self._article_id = store, article_id
 
     def dense(
-        self, query: np.ndarray, k: int, filters: Filters | None = None, complete: set[str] | None = None,
+        self, query: np.ndarray, k: int, filters: Filters | None = None, complete: Container[str] | None = None,
     ) -> list[tuple[StoredChunk, float]]:
         hits = self._store.dense(query, k + 400, filters, complete)
         return [hit for hit in hits if hit[0].article_id != self._article_id][:k]

@@ -41,7 +41,7 @@ from index.precision import autocast, cpu_has_bf16  # noqa: E402
 from qa import reader as reader_module  # noqa: E402
 from qa.retrieval import RRF_K  # noqa: E402
 from qa.squad import exact_match, f1_score, holds_answer  # noqa: E402
-from qa.terms import terms  # noqa: E402
+from index.terms import terms  # noqa: E402
 
 if TYPE_CHECKING:
     import torch

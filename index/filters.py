@@ -81,6 +81,21 @@ class Filters:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
+    def sql(self) -> tuple[str, list[Any]]:
+        """The same test as SQL over columns `source_key` and `day`, with its parameters
+        ("1" for no filter)."""
+        clauses, params = [], []
+        if self.sources:
+            clauses.append(f"source_key IN ({', '.join('?' * len(self.sources))})")
+            params += list(self.sources)
+        if self.since or self.until:
+            clauses.append("day >= ?")
+            params.append(self._first_day)
+        if self.until:
+            clauses.append("day <= ?")
+            params.append((self.until - _EPOCH).days)
+        return " AND ".join(clauses) or "1", params
+
     def mask(self, sources: np.ndarray, days: np.ndarray) -> np.ndarray:
         """`matches` for many chunks at once, given their source keys and days."""
         keep = np.isin(sources, self.sources) if self.sources else np.ones(len(days), dtype=bool)

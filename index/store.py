@@ -12,6 +12,13 @@ exists, and a re-ingest redoes any article whose record is missing or stale. One
 writes at a time (a lock file), and it notes each article it is about to write in a
 journal, so that the next writer removes what a killed one left unfinished.
 
+Beside the database (in `state`) lies the lexical index (`index.lexical`), derived from it
+and stamped with the store's revision. The writer changes it in step: an article leaves it
+before its record leaves Chroma and joins it after its record is written and the revision
+bumped. A reader that finds the stamp behind (a writer on another machine, or one killed
+between the two steps) catches it up from the records written since, unless a local writer
+holds it (`lexical`).
+
 Chroma's embedded store keeps the vector index of each collection in the memory of each
 process that opened it; a process does not see vectors that another process wrote after
 it opened the store (reading them raises). Readers therefore skip chunks whose vectors
@@ -28,7 +35,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Container, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -36,6 +43,8 @@ from index.article import Article
 from index.chunking import Chunk
 from index.errors import ArticleNotFound, StoreError
 from index.filters import Filters, day_number, source_key
+from index.lexical import FILE as LEXICAL_FILE
+from index.lexical import LexicalIndex, LexicalPassage
 from index.settings import ChromaServer, Settings, cache_folder
 
 if TYPE_CHECKING:
@@ -54,6 +63,7 @@ _PAGE = 5000
 _CHECK = 64  # articles checked together when repairing
 OVERFETCH = 4  # a filtered search first looks among this many times the hits it needs
 LOCK_FILE = "newsqa-write.lock"
+LEXICAL_LOCK = "newsqa-lexical.lock"  # held by whoever changes the lexical index
 JOURNAL_FILE = "newsqa-journal"
 # Sentences are only ever read by id, never searched: the sparsest graph Chroma builds
 # makes their writes about a third cheaper (measured on 7,000 vectors).
@@ -204,6 +214,8 @@ class Store:
         self._sentences = self._collection(SENTENCES, meta, existing)
         self._articles = self._collection(ARTICLES, {**meta, "revision": 0}, existing)
         self._vectors: ChromaVectorStore = ChromaVectorStore(chroma_collection=self._chunks)
+        self._lexical: LexicalIndex | None = None
+        self._identity = str(self._chunks.id)  # a store rebuilt under the same name is another store
 
     def _collection(self, name: str, meta: dict[str, Any], existing: set[str]) -> Collection:
         if name in existing:  # never pass metadata here: it would overwrite the stored model
@@ -309,9 +321,12 @@ class Store:
                 "delete); wait for it to finish and try again"
             ) from None
         try:
-            self._repair()
-            yield self
-            self._journal_path.unlink(missing_ok=True)  # all written: nothing to repair
+            # Readers bring the lexical index up to date only while no writer holds this.
+            with FileLock(str(self.state / LEXICAL_LOCK)):
+                self._sync_lexical()
+                self._repair()
+                yield self
+                self._journal_path.unlink(missing_ok=True)  # all written: nothing to repair
         finally:
             lock.release()
 
@@ -368,9 +383,11 @@ class Store:
 
         ids = [w.article.id for w in writes]
         self._journal(ids)
+        written = self.revision()  # what `_written_since` finds it by
         existing = self._articles.get(ids=ids, include=[])["ids"]
         if existing:
             # Absent while rewritten: an old record must never describe new chunks.
+            self.lexical_index().update(removed=existing)
             self._articles.delete(ids=existing)
             self._bump_revision()
             # Their old passages ("document_id" is where llama-index keeps a node's
@@ -402,7 +419,7 @@ class Store:
             records.append((w.article.id, w.article.text, centroid / (float(np.linalg.norm(centroid)) or 1.0), {
                 **facts, "origin": w.article.origin or "", "fingerprint": w.fingerprint,
                 "chunks": len(w.chunks), "sentences": len(w.sentences),
-                "minhash": w.signature, "cluster": w.cluster or w.article.id,
+                "minhash": w.signature, "cluster": w.cluster or w.article.id, "written": written,
             }))
         for at in range(0, len(nodes), self._batch):
             self._vectors.add(nodes[at : at + self._batch])
@@ -418,21 +435,95 @@ class Store:
                 ids=[r[0] for r in page], documents=[r[1] for r in page],
                 embeddings=np.stack([r[2] for r in page]), metadatas=[r[3] for r in page],  # type: ignore[misc]
             )
-        self._bump_revision()
+        self._bump_revision()  # before the lexical index's stamp: killed between, it is seen stale
+        self.lexical_index().update(
+            articles=ids, stamp=self._stamp(),
+            passages=[LexicalPassage(n.node_id, str(n.metadata["article_id"]), str(n.metadata["source_key"]),
+                                     int(n.metadata["published_day"]), n.text) for n in nodes],
+        )
 
     def delete_article(self, article_id: str) -> None:
         """Remove an article and its chunks; call it inside `writing()`."""
         self._journal([article_id])
-        # The record first: from then on readers no longer see the article's chunks.
+        # The lexical index and the record first: from then on readers no longer see the
+        # article's chunks.
+        self.lexical_index().update(removed=[article_id])
         self._articles.delete(ids=[article_id])
         self._bump_revision()
         self._vectors.delete(article_id)
         self._sentences.delete(where={"article_id": article_id})
+        self.lexical_index().update(stamp=self._stamp())
 
     def _bump_revision(self) -> None:
         meta = dict(self._client.get_collection(ARTICLES).metadata or {})
         meta["revision"] = int(meta.get("revision", 0)) + 1
         self._articles.modify(metadata=meta)
+
+    # --- the lexical index ------------------------------------------------------------
+
+    def lexical_index(self) -> LexicalIndex:
+        """The lexical index file, as it is (see `lexical` for one that is current)."""
+        if self._lexical is None:
+            self._lexical = LexicalIndex(self.state / LEXICAL_FILE)
+        return self._lexical
+
+    def lexical(self) -> LexicalIndex:
+        """The lexical index, brought up to date with the store if it is behind.
+
+        While a writer holds the store, it keeps the index in step itself: the index is
+        read as it is (at most the writer's current batch behind).
+        """
+        from filelock import FileLock, Timeout
+
+        lexical = self.lexical_index()
+        stamp = lexical.stamp()
+        if stamp == self._stamp():
+            return lexical
+        # Never built: wait for whoever builds it. Behind: catch up unless a writer is at it.
+        lock = FileLock(str(self.state / LEXICAL_LOCK), timeout=-1 if stamp is None else 0)
+        try:
+            with lock:
+                self._sync_lexical()
+        except Timeout:
+            pass
+        return lexical
+
+    def _stamp(self) -> tuple[int, str]:
+        return self.revision(), self._identity
+
+    def _sync_lexical(self) -> None:
+        """Bring the lexical index up to date from Chroma; hold LEXICAL_LOCK."""
+        lexical = self.lexical_index()
+        stamp, now = lexical.stamp(), self._stamp()  # the revision first: later writes are seen later
+        if stamp == now:
+            return
+        present = self.article_ids()
+        if stamp is None or stamp[1] != now[1]:  # never built, another version's or store's
+            lexical.update(articles=sorted(present), passages=self._passages(present), stamp=now, clear=True)
+            return
+        indexed = lexical.article_ids()
+        changed = sorted((present - indexed) | (set(self._written_since(stamp[0])) & present))
+        lexical.update(articles=changed, passages=self._passages(set(changed), every=False),
+                       removed=sorted(indexed - present), stamp=now)
+
+    def _written_since(self, revision: int) -> list[str]:
+        return self._articles.get(where={"written": {"$gte": revision}}, include=[])["ids"]
+
+    def _passages(self, article_ids: set[str], every: bool = True) -> Iterator[LexicalPassage]:
+        """The chunks of these articles, read in pages of the whole collection (`every`)
+        or by article (for a few)."""
+        if every:
+            pages: Iterable[Any] = _pages(self._chunks, ["documents", "metadatas"])
+        else:
+            ids = sorted(article_ids)
+            pages = (self._chunks.get(where={"article_id": {"$in": ids[at : at + _CHECK]}},
+                                      include=["documents", "metadatas"])
+                     for at in range(0, len(ids), _CHECK))
+        for page in pages:
+            for chunk, text, meta in zip(page["ids"], page["documents"], page["metadatas"]):
+                if meta["article_id"] in article_ids:
+                    yield LexicalPassage(chunk, str(meta["article_id"]), str(meta["source_key"]),
+                                         int(meta["published_day"]), text)
 
     # --- reading -------------------------------------------------------------------
 
@@ -549,12 +640,12 @@ class Store:
 
     def dense(
         self, query: np.ndarray, k: int, filters: Filters | None = None,
-        complete: set[str] | None = None,
+        complete: Container[str] | None = None,
     ) -> list[tuple[StoredChunk, float]]:
         """The k chunks nearest to the query vector that pass `filters`, with their cosine.
 
-        `complete` is `article_ids()` when the caller has it: chunks of other articles
-        (being written, or left by a killed writer) are dropped.
+        Chunks of articles not in `complete` (being written, or left by a killed writer)
+        are dropped.
         """
         size = self._chunks.count()
         k = min(k, size)
@@ -608,6 +699,18 @@ class Store:
         for sentences in found.values():
             sentences.sort(key=lambda s: s.start)
         return found
+
+    def chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
+        """The chunks with these ids that are still there."""
+        from llama_index.core.vector_stores.utils import metadata_dict_to_node
+
+        if not chunk_ids:
+            return {}
+        got = self._chunks.get(ids=list(chunk_ids), include=["documents", "metadatas"])
+        return {
+            i: to_chunk(metadata_dict_to_node(dict(meta), text=text))
+            for i, text, meta in zip(got["ids"], got["documents"], got["metadatas"])
+        }
 
     def embeddings(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The chunks' vectors (see `_vectors`)."""

@@ -46,7 +46,8 @@ from qa.ranking import (
     term_set,
 )
 from qa.reader import Span
-from qa.retrieval import LexicalIndex, Passage
+from index.lexical import LexicalIndex
+from qa.retrieval import Passage
 
 PASSAGES_READ = 5
 HISTORY_WEIGHT = 0.5  # weight of the previous question's words in a follow-up
@@ -238,7 +239,7 @@ def evidence_features(
     best = scored[0]
     question_weights = lexical.weights(question)
     top = passages[0]
-    top_terms = lexical.terms.get(top.chunk.id, frozenset()) | term_set(top.chunk.title)
+    top_terms = term_set(top.chunk.text) | term_set(top.chunk.title)
     best_terms = term_set(best.sentence.text) | term_set(best.sentence.passage.chunk.title)
     values = {
         "dense": max(s.features["dense"] for s in scored),

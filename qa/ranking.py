@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from qa.terms import terms
+from index.terms import terms
 
 PASSAGE_FEATURES = (
     "dense", "best_sentence_dense", "bm25", "coverage", "best_sentence_overlap",

@@ -6,30 +6,25 @@ the passage's and its best sentence's cosine to the question, its BM25 score, an
 of the question's (idf-weighted) words it and its best sentence hold. The plain rankings
 ("dense", "bm25", "rrf") remain as baselines for the evaluator.
 
-The BM25 index is rebuilt in memory from the Chroma store, which stays the single source
-of truth; it is rebuilt whenever the store's revision changes (another ingest wrote).
+The BM25 side is the store's lexical index (`index.lexical`): on disk, kept in step with
+the Chroma store, which stays the single source of truth.
 """
 
 from __future__ import annotations
 
-import math
-import threading
-from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from index.embedding import Embedder
-from index.filters import NO_DAY, Filters
-from index.store import Store, StoredChunk, StoredSentence, to_chunk
+from index.filters import Filters
+from index.lexical import LexicalIndex
+from index.store import Store, StoredChunk, StoredSentence
 from qa import weights
 from qa.ranking import PASSAGE_FEATURES, LinearModel, overlap, term_set
-from qa.terms import terms
 
 if TYPE_CHECKING:
-    from llama_index.retrievers.bm25 import BM25Retriever
-
     from qa.reader import Reading
 
 MODES = ("learned", "rrf", "bm25", "dense")
@@ -63,58 +58,6 @@ class Passage:
         return self.chunk.text[sentence.start - base : sentence.end - base]
 
 
-class LexicalIndex:
-    """BM25 over the chunks of every complete article, plus document frequencies for
-    weighting question terms. `articles` is the set of those articles' ids: what readers
-    may see at the revision the index was built for."""
-
-    def __init__(self, store: Store) -> None:
-        from llama_index.retrievers.bm25 import BM25Retriever
-
-        self.articles = store.article_ids()
-        nodes = list(store.nodes(self.articles))
-        self.size = len(nodes)
-        self._df: Counter[str] = Counter()
-        self.terms: dict[str, frozenset[str]] = {}
-        for node in nodes:
-            self.terms[node.node_id] = frozenset(terms(node.get_content()))
-            self._df.update(self.terms[node.node_id])
-        self._bm25: BM25Retriever | None = (
-            BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=min(CANDIDATES, len(nodes)))
-            if nodes else None
-        )
-        # What filters test, in the BM25 corpus' order, as arrays: a mask over 100,000
-        # chunks then takes a millisecond instead of a Python loop's fraction of a second.
-        self._sources = np.array([str(n.metadata.get("source_key", "")) for n in nodes], dtype=object)
-        self._days = np.array([int(n.metadata.get("published_day", NO_DAY)) for n in nodes], dtype=np.int64)
-        self._masking = threading.Lock()
-
-    def search(self, query: str, filters: Filters | None = None) -> list[tuple[StoredChunk, float]]:
-        mask = filters.mask(self._sources, self._days) if filters else None
-        if mask is not None and not mask.any():
-            return []
-        return self._retrieve(query, None if mask is None else mask.astype(int).tolist())
-
-    def _retrieve(self, query: str, mask: list[int] | None) -> list[tuple[StoredChunk, float]]:
-        """BM25 hits over the chunks whose `mask` entry is 1 (all of them for None)."""
-        if self._bm25 is None or not terms(query) or (mask is not None and not any(mask)):
-            return []
-        with self._masking:  # the retriever reads its mask from an attribute
-            self._bm25.corpus_weight_mask = mask
-            try:
-                hits = self._bm25.retrieve(query)
-            finally:
-                self._bm25.corpus_weight_mask = None
-        return [(to_chunk(hit.node), float(hit.score)) for hit in hits if (hit.score or 0) > 0]
-
-    def idf(self, term: str) -> float:
-        """Smoothed inverse document frequency; a term absent from the store weighs most."""
-        return math.log(1 + (self.size + 1) / (self._df.get(term, 0) + 0.5))
-
-    def weights(self, text: str) -> dict[str, float]:
-        return {t: self.idf(t) for t in terms(text)}
-
-
 class Retriever:
     def __init__(self, store: Store, embedder: Embedder, mode: str = "learned") -> None:
         if mode not in MODES:
@@ -123,17 +66,10 @@ class Retriever:
         self.embedder = embedder
         self.mode = mode
         self.model = LinearModel(weights.PASSAGE, weights.PASSAGE_BIAS)
-        self._lexical: LexicalIndex | None = None
-        self._revision = -1
-        self._lock = threading.Lock()
 
     def lexical(self) -> LexicalIndex:
-        revision = self.store.revision()
-        with self._lock:
-            if self._lexical is None or revision != self._revision:
-                self._lexical = LexicalIndex(self.store)
-                self._revision = revision
-            return self._lexical
+        """The store's lexical index, current (one revision check)."""
+        return self.store.lexical()
 
     def search(
         self, query: str, k: int, query_vector: np.ndarray | None = None,
@@ -145,7 +81,7 @@ class Retriever:
         lexical_index = lexical_index or self.lexical()
         candidates = Candidates(
             self.store.dense(vector, CANDIDATES, filters, lexical_index.articles),
-            lexical_index.search(query, filters),
+            lexical_hits(self.store, lexical_index, query, filters),
         )
         if self.mode == "dense":
             top = [(i, candidates.cosine[i]) for i in candidates.dense_order[:k]]
@@ -157,7 +93,7 @@ class Retriever:
             pool = candidates.fused_order[:RERANKED]
             candidates.complete(pool, self.store, vector)
             pool = [i for i in pool if i in candidates.cosine]  # unreadable vectors: see Store
-            features = passage_features(candidates, pool, lexical_index, lexical_index.weights(query), vector)
+            features = passage_features(candidates, pool, lexical_index.weights(query), vector)
             scores = self.model.score(features)
             order = np.argsort(-scores, kind="stable")[:k]
             top = [(pool[j], float(scores[j])) for j in order]
@@ -167,6 +103,15 @@ class Retriever:
                     tuple(candidates.sentences.get(i, ())))
             for i, score in top if i in candidates.cosine
         ]
+
+
+def lexical_hits(
+    store: Store, lexical: LexicalIndex, query: str, filters: Filters | None = None
+) -> list[tuple[StoredChunk, float]]:
+    """BM25's best passages, read from the store (a passage deleted since is left out)."""
+    hits = lexical.search(query, CANDIDATES, filters)
+    chunks = store.chunks([i for i, _ in hits])
+    return [(chunks[i], score) for i, score in hits if i in chunks]
 
 
 class Candidates:
@@ -201,8 +146,7 @@ class Candidates:
 
 
 def passage_features(
-    candidates: Candidates, ids: list[str], lexical: LexicalIndex,
-    question_weights: dict[str, float], vector: np.ndarray,
+    candidates: Candidates, ids: list[str], question_weights: dict[str, float], vector: np.ndarray,
 ) -> dict[str, np.ndarray]:
     top_bm25 = max(candidates.bm25.values(), default=0.0) or 1.0
     rows: dict[str, list[float]] = {name: [] for name in PASSAGE_FEATURES}
@@ -221,7 +165,7 @@ def passage_features(
         rows["dense"].append(candidates.cosine.get(chunk_id, 0.0))
         rows["best_sentence_dense"].append(float(cosines.max()))
         rows["bm25"].append(candidates.bm25.get(chunk_id, 0.0) / top_bm25)
-        rows["coverage"].append(overlap(question_weights, lexical.terms.get(chunk_id, frozenset())))
+        rows["coverage"].append(overlap(question_weights, term_set(chunk.text)))
         rows["best_sentence_overlap"].append(max(overlaps))
         rows["best_sentence_both"].append(float(np.max(cosines + np.asarray(overlaps))))
     return {name: np.asarray(values) for name, values in rows.items()}

@@ -36,7 +36,7 @@ import numpy as np
 from qa.extractive import Sentence, candidate_sentences
 from qa.ranking import names, term_set
 from qa.retrieval import Passage
-from qa.terms import terms
+from index.terms import terms
 
 MIN_COSINE = 0.6  # the claim to the passage sentence that backs it
 MIN_WORDS = 0.9  # share of the claim's content words that sentence (with its title) holds

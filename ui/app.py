@@ -322,7 +322,7 @@ def seed_if_empty(settings: Settings, seeds: Path = SEEDS) -> None:
 def launch(settings: Settings, options: Options = Options()) -> None:
     seed_if_empty(settings)
     engine = Engine(settings)
-    engine.retriever.lexical()  # build the BM25 index and load the model before the
+    engine.retriever.lexical()  # catch the lexical index up and load the model before the
     engine.embedder.encode_one("warm up")  # first question, not during it
     engine.writer()  # and the LLM, when one is configured (a GGUF file loads here)
     blocked = [str(settings.store)] if not settings.server else []

@@ -1,0 +1,218 @@
+"""Which engine holds the lexical index: SQLite FTS5, bm25s saved and memory-mapped, or
+llama-index's BM25Retriever rebuilt in memory (what newsqa did before)?
+
+    .venv/bin/python benchmarks/lexical.py --store /tmp/newsqa-bench-scale/large
+
+Reads every passage of a store (build one with benchmarks/scale.py --keep), then for each
+engine, on the same passages and in the same run: the time to build it, to open it in a
+fresh state and answer a first query, the p50/p95 of warm queries (dev-a questions, seed
+0) without and with a source filter, its size on disk, and what adding 100 articles and
+deleting them costs. bm25s has no incremental update: a change means a rebuild. The
+agreement of each engine's top 10 with FTS5's is printed too (the stemming, stop words and
+tokens are the same `index.terms` for all three; the BM25 variants differ in their idf).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import index  # noqa: E402
+from index.filters import Filters  # noqa: E402
+from index.lexical import LexicalIndex, LexicalPassage  # noqa: E402
+from index.settings import Settings  # noqa: E402
+from index.terms import terms  # noqa: E402
+
+DEV_A = ROOT.parent / "shared" / "data" / "squad" / "squad-v1.1-dev-a.json"
+K = 50  # what retrieval asks for
+
+
+def passages(store: Path) -> list[LexicalPassage]:
+    opened = index.open_store(settings=Settings.from_env(store=store))
+    found = list(opened._passages(opened.article_ids()))
+    found.sort(key=lambda p: p.id)
+    return found
+
+
+def questions(n: int) -> list[str]:
+    from qa.squad import load_squad
+
+    if not DEV_A.is_file():
+        sys.exit(f"benchmarks/lexical.py: {DEV_A} is missing (the shared SQuAD data)")
+    return random.Random(0).sample([q.question for q in load_squad(DEV_A).questions], n)
+
+
+def latency(search: Callable[[str], object], asked: Sequence[str]) -> tuple[float, float]:
+    seconds = []
+    for question in asked:
+        started = time.perf_counter()
+        search(question)
+        seconds.append(time.perf_counter() - started)
+    seconds.sort()
+    return 1000 * statistics.median(seconds), 1000 * seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))]
+
+
+def size_of(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def fts5(rows: list[LexicalPassage], extra: list[LexicalPassage], asked: Sequence[str], work: Path,
+         source: str) -> dict[str, object]:
+    path = work / "fts5.sqlite3"
+    started = time.perf_counter()
+    built = LexicalIndex(path)
+    built.update(articles=sorted({p.article_id for p in rows}), passages=rows, stamp=(0, "bench"))
+    result: dict[str, object] = {"build_s": time.perf_counter() - started}
+    built.close()
+    started = time.perf_counter()
+    opened = LexicalIndex(path)
+    opened.search(asked[0], K)
+    result["open_first_s"] = time.perf_counter() - started
+    result["p50_p95"] = latency(lambda q: opened.search(q, K), asked)
+    only = Filters.parse([source])
+    result["filtered_p50_p95"] = latency(lambda q: opened.search(q, K, only), asked)
+    result["disk_mib"] = size_of(path) / 2**20
+    added = sorted({p.article_id for p in extra})
+    started = time.perf_counter()
+    opened.update(articles=added, passages=extra)
+    result["add_100_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    opened.update(removed=added)
+    result["delete_100_s"] = time.perf_counter() - started
+    empty = LexicalIndex(work / "empty.sqlite3")
+    started = time.perf_counter()
+    empty.update(articles=added, passages=extra)
+    result["add_100_empty_s"] = time.perf_counter() - started
+    result["top10"] = {q: [i for i, _ in opened.search(q, 10)] for q in asked}
+    return result
+
+
+def bm25s_engine(rows: list[LexicalPassage], asked: Sequence[str], work: Path, source: str) -> dict[str, object]:
+    import bm25s
+
+    folder = work / "bm25s"
+    started = time.perf_counter()
+    tokens = [terms(p.text) for p in rows]
+    model = bm25s.BM25()
+    model.index(bm25s.tokenization.Tokenized(*_vocabulary(tokens)), show_progress=False)
+    model.save(str(folder))
+    result: dict[str, object] = {"build_s": time.perf_counter() - started}
+    del model
+    started = time.perf_counter()
+    loaded = bm25s.BM25.load(str(folder), mmap=True)
+    ids = np.array([p.id for p in rows], dtype=object)
+    sources = np.array([p.source_key for p in rows], dtype=object)
+
+    def search(question: str, mask: np.ndarray | None = None) -> list[str]:
+        words = [w for w in terms(question) if w in loaded.vocab_dict]
+        if not words:
+            return []
+        scores = loaded.get_scores(words, weight_mask=mask)
+        top = np.argpartition(-scores, K)[:K]
+        return list(ids[top[np.argsort(-scores[top])]])
+
+    search(asked[0])
+    result["open_first_s"] = time.perf_counter() - started
+    result["p50_p95"] = latency(search, asked)
+    mask = (sources == source).astype(np.float32)
+    result["filtered_p50_p95"] = latency(lambda q: search(q, mask), asked)
+    result["disk_mib"] = size_of(folder) / 2**20
+    result["top10"] = {q: search(q)[:10] for q in asked}
+    return result
+
+
+def _vocabulary(tokens: list[list[str]]) -> tuple[list[list[int]], dict[str, int]]:
+    vocab: dict[str, int] = {}
+    ids = [[vocab.setdefault(t, len(vocab)) for t in row] for row in tokens]
+    return ids, vocab
+
+
+def in_memory(rows: list[LexicalPassage], asked: Sequence[str]) -> dict[str, object]:
+    """llama-index's BM25Retriever over the passages as nodes: what every process built."""
+    from llama_index.core.schema import TextNode
+    from llama_index.retrievers.bm25 import BM25Retriever
+
+    started = time.perf_counter()
+    nodes = [TextNode(id_=p.id, text=p.text) for p in rows]
+    retriever = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=K)
+    retriever.retrieve(asked[0])
+    result: dict[str, object] = {"build_s": time.perf_counter() - started}
+    result["open_first_s"] = result["build_s"]
+    result["p50_p95"] = latency(retriever.retrieve, asked)
+    result["top10"] = {q: [h.node_id for h in retriever.retrieve(q)[:10]] for q in asked}
+    return result
+
+
+def agreement(a: dict[str, list[str]], b: dict[str, list[str]]) -> float:
+    return float(np.mean([len(set(a[q]) & set(b[q])) / max(1, len(a[q])) for q in a]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--store", type=Path, required=True)
+    parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--skip-memory", action="store_true", help="leave out the in-memory retriever")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    rows = passages(args.store)
+    read_s = time.perf_counter() - started
+    articles = sorted({p.article_id for p in rows})
+    extra_ids = set(random.Random(1).sample(articles, 100))
+    extra = [LexicalPassage(f"new/{p.id}", f"new/{p.article_id}", p.source_key, p.day, p.text)
+             for p in rows if p.article_id in extra_ids]
+    source = statistics.mode(p.source_key for p in rows)
+    asked = questions(args.questions)
+    print(f"{len(rows)} passages of {len(articles)} articles read from the store in {read_s:.1f} s; "
+          f"adding {len(extra)} passages of 100 articles; filter: source {source!r}", file=sys.stderr)
+    work = Path(tempfile.mkdtemp(prefix="newsqa-lexical-"))
+    try:
+        results = {"FTS5": fts5(rows, extra, asked, work, source)}
+        print("FTS5", {k: v for k, v in results["FTS5"].items() if k != "top10"}, file=sys.stderr)
+        results["bm25s (mmap)"] = bm25s_engine(rows, asked, work, source)
+        print("bm25s", {k: v for k, v in results["bm25s (mmap)"].items() if k != "top10"}, file=sys.stderr)
+        if not args.skip_memory:
+            results["in memory (before)"] = in_memory(rows, asked)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(report(results, len(rows)))
+
+
+def report(results: dict[str, dict[str, object]], size: int) -> str:
+    reference = results["FTS5"]["top10"]
+    lines = [f"| {size:,} passages | " + " | ".join(results) + " |", "| --- |" + " ---: |" * len(results)]
+
+    def row(name: str, cell: Callable[[dict[str, object]], str]) -> None:
+        lines.append(f"| {name} | " + " | ".join(cell(r) for r in results.values()) + " |")
+
+    def get(key: str, fmt: str) -> Callable[[dict[str, object]], str]:
+        return lambda r: fmt.format(r[key]) if key in r else "–"
+
+    def pair(key: str) -> Callable[[dict[str, object]], str]:
+        return lambda r: "{:.1f} / {:.1f}".format(*r[key]) if key in r else "–"  # type: ignore[str-format]
+
+    row("build (s)", get("build_s", "{:.1f}"))
+    row("open + first query (s)", get("open_first_s", "{:.2f}"))
+    row("warm query p50 / p95 (ms)", pair("p50_p95"))
+    row("with a source filter (ms)", pair("filtered_p50_p95"))
+    row("on disk (MiB)", get("disk_mib", "{:.0f}"))
+    row("add 100 articles (s)", get("add_100_s", "{:.2f}"))
+    row("… into an empty index (s)", get("add_100_empty_s", "{:.2f}"))
+    row("delete them (s)", get("delete_100_s", "{:.2f}"))
+    row("top 10 shared with FTS5's", lambda r: f"{agreement(reference, r['top10']):.2f}")  # type: ignore[arg-type]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
