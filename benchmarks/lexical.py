@@ -1,13 +1,17 @@
 """Which engine holds the lexical index: SQLite FTS5, bm25s saved and memory-mapped, or
 llama-index's BM25Retriever rebuilt in memory (what newsqa did before)?
 
-    .venv/bin/python benchmarks/lexical.py --store /tmp/newsqa-bench-scale/large
+    .venv/bin/python benchmarks/lexical.py --store /tmp/newsqa-bench-scale/large [--copies 10]
 
 Reads every passage of a store (build one with benchmarks/scale.py --keep), then for each
 engine, on the same passages and in the same run: the time to build it, to open it in a
 fresh state and answer a first query, the p50/p95 of warm queries (dev-a questions, seed
 0) without and with a source filter, its size on disk, and what adding 100 articles and
-deleting them costs. bm25s has no incremental update: a change means a rebuild. The
+deleting them costs. bm25s has no incremental update: a change means a rebuild. newsqa's
+engine is the two together (index/segment.py), measured at its slowest: just before its
+FTS5 part is frozen into a new segment.
+`--copies N` repeats every passage N times under ids of its own (a million passages from
+the scale store's 103,360; the in-memory retriever is then left out). The
 agreement of each engine's top 10 with FTS5's is printed too (the stemming, stop words and
 tokens are the same `index.terms` for all three; the BM25 variants differ in their idf).
 """
@@ -31,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 import index  # noqa: E402
 from index.filters import Filters  # noqa: E402
-from index.lexical import LexicalIndex, LexicalPassage  # noqa: E402
+from index.lexical import LexicalArticle, LexicalIndex, LexicalPassage  # noqa: E402
+from index.segment import REBUILD_AT  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.terms import terms  # noqa: E402
 
@@ -54,6 +59,11 @@ def questions(n: int) -> list[str]:
     return random.Random(0).sample([q.question for q in load_squad(DEV_A).questions], n)
 
 
+def _articles(rows: list[LexicalPassage]) -> list[LexicalArticle]:
+    ids = sorted({p.article_id for p in rows})
+    return [LexicalArticle(i, i, "", "", "", 0, i) for i in ids]
+
+
 def latency(search: Callable[[str], object], asked: Sequence[str]) -> tuple[float, float]:
     seconds = []
     for question in asked:
@@ -69,12 +79,21 @@ def size_of(path: Path) -> int:
 
 
 def fts5(rows: list[LexicalPassage], extra: list[LexicalPassage], asked: Sequence[str], work: Path,
-         source: str) -> dict[str, object]:
-    path = work / "fts5.sqlite3"
+         source: str, segmented: bool) -> dict[str, object]:
+    """FTS5 alone, or (`segmented`) as newsqa ranks: a bm25s segment of all but the last
+    REBUILD_AT - 1 passages, which FTS5 ranks (the most it ever ranks alone)."""
+    path = work / ("segmented" if segmented else "fts5") / "lexical.sqlite3"
+    path.parent.mkdir()
     started = time.perf_counter()
     built = LexicalIndex(path)
-    built.update(articles=sorted({p.article_id for p in rows}), passages=rows, stamp=(0, "bench"))
+    recent = REBUILD_AT - 1 if segmented else 0
+    frozen, later = rows[: len(rows) - recent], rows[len(rows) - recent :]
+    built.update(articles=_articles(frozen), passages=frozen, stamp=(0, "bench"))
+    if segmented:
+        built.refresh_segment()
     result: dict[str, object] = {"build_s": time.perf_counter() - started}
+    if later:
+        built.update(articles=_articles(later), passages=later)
     built.close()
     started = time.perf_counter()
     opened = LexicalIndex(path)
@@ -83,15 +102,15 @@ def fts5(rows: list[LexicalPassage], extra: list[LexicalPassage], asked: Sequenc
     result["p50_p95"] = latency(lambda q: opened.search(q, K), asked)
     only = Filters.parse([source])
     result["filtered_p50_p95"] = latency(lambda q: opened.search(q, K, only), asked)
-    result["disk_mib"] = size_of(path) / 2**20
-    added = sorted({p.article_id for p in extra})
+    result["disk_mib"] = size_of(path.parent) / 2**20
+    added = _articles(extra)
     started = time.perf_counter()
     opened.update(articles=added, passages=extra)
     result["add_100_s"] = time.perf_counter() - started
     started = time.perf_counter()
-    opened.update(removed=added)
+    opened.update(removed=[a.id for a in added])
     result["delete_100_s"] = time.perf_counter() - started
-    empty = LexicalIndex(work / "empty.sqlite3")
+    empty = LexicalIndex(work / f"empty-{segmented}.sqlite3")
     started = time.perf_counter()
     empty.update(articles=added, passages=extra)
     result["add_100_empty_s"] = time.perf_counter() - started
@@ -155,19 +174,27 @@ def in_memory(rows: list[LexicalPassage], asked: Sequence[str]) -> dict[str, obj
     return result
 
 
-def agreement(a: dict[str, list[str]], b: dict[str, list[str]]) -> float:
-    return float(np.mean([len(set(a[q]) & set(b[q])) / max(1, len(a[q])) for q in a]))
+def agreement(a: dict[str, list[str]], b: dict[str, list[str]], texts: dict[str, str]) -> float:
+    """The share of one top 10's distinct texts in the other's (copies share a text)."""
+    shares = []
+    for q in a:
+        mine, theirs = {texts.get(i, i) for i in a[q]}, {texts.get(i, i) for i in b[q]}
+        shares.append(len(mine & theirs) / max(1, len(mine)))
+    return float(np.mean(shares))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--questions", type=int, default=200)
-    parser.add_argument("--skip-memory", action="store_true", help="leave out the in-memory retriever")
+    parser.add_argument("--copies", type=int, default=1)
     args = parser.parse_args()
     started = time.perf_counter()
     rows = passages(args.store)
     read_s = time.perf_counter() - started
+    if args.copies > 1:
+        rows = [LexicalPassage(f"c{c}/{p.id}", f"c{c}/{p.article_id}", p.source_key, p.day, p.text)
+                for c in range(args.copies) for p in rows]
     articles = sorted({p.article_id for p in rows})
     extra_ids = set(random.Random(1).sample(articles, 100))
     extra = [LexicalPassage(f"new/{p.id}", f"new/{p.article_id}", p.source_key, p.day, p.text)
@@ -178,18 +205,22 @@ def main() -> None:
           f"adding {len(extra)} passages of 100 articles; filter: source {source!r}", file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="newsqa-lexical-"))
     try:
-        results = {"FTS5": fts5(rows, extra, asked, work, source)}
+        results = {"FTS5": fts5(rows, extra, asked, work, source, segmented=False)}
         print("FTS5", {k: v for k, v in results["FTS5"].items() if k != "top10"}, file=sys.stderr)
+        results["segment + FTS5 (newsqa)"] = fts5(rows, extra, asked, work, source, segmented=True)
+        print("segmented", {k: v for k, v in results["segment + FTS5 (newsqa)"].items() if k != "top10"},
+              file=sys.stderr)
         results["bm25s (mmap)"] = bm25s_engine(rows, asked, work, source)
         print("bm25s", {k: v for k, v in results["bm25s (mmap)"].items() if k != "top10"}, file=sys.stderr)
-        if not args.skip_memory:
+        if args.copies == 1:
             results["in memory (before)"] = in_memory(rows, asked)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(report(results, len(rows)))
+    texts = {p.id: p.text for p in rows}
+    print(report(results, len(rows), texts))
 
 
-def report(results: dict[str, dict[str, object]], size: int) -> str:
+def report(results: dict[str, dict[str, object]], size: int, texts: dict[str, str]) -> str:
     reference = results["FTS5"]["top10"]
     lines = [f"| {size:,} passages | " + " | ".join(results) + " |", "| --- |" + " ---: |" * len(results)]
 
@@ -210,7 +241,7 @@ def report(results: dict[str, dict[str, object]], size: int) -> str:
     row("add 100 articles (s)", get("add_100_s", "{:.2f}"))
     row("… into an empty index (s)", get("add_100_empty_s", "{:.2f}"))
     row("delete them (s)", get("delete_100_s", "{:.2f}"))
-    row("top 10 shared with FTS5's", lambda r: f"{agreement(reference, r['top10']):.2f}")  # type: ignore[arg-type]
+    row("top 10 shared with FTS5's", lambda r: f"{agreement(reference, r['top10'], texts):.2f}")  # type: ignore[arg-type]
     return "\n".join(lines)
 
 

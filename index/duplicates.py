@@ -2,14 +2,15 @@
 
 Each article gets a MinHash signature of its word 5-shingles; articles whose estimated
 Jaccard similarity passes THRESHOLD share a cluster, named after the first article of
-it that was stored. Signatures live in the articles' records, so the index is rebuilt
-from the store at each ingest.
+it that was stored. Signatures live in the articles' records; their LSH keys live in the
+lexical index (`index.lexical`), so that an ingest looks up a new article's few keys
+instead of reading every record.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import Callable
 
 import numpy as np
 
@@ -31,36 +32,51 @@ def signature(text: str) -> str:
     return minhash.hashvalues.astype(np.uint32).tobytes().hex()
 
 
+# datasketch's MinHashLSH optimum for THRESHOLD and PERMUTATIONS (a test checks it).
+BANDS, ROWS = 5, 11
+
+
+def band_keys(hexed: str) -> list[bytes]:
+    """The LSH keys of a signature (band number, then the band's values): two articles are
+    candidate near-duplicates when they share a key, as in datasketch's MinHashLSH."""
+    values = bytes.fromhex(hexed)
+    width = 4 * ROWS  # bytes of a band: ROWS 32-bit values
+    return [bytes([band]) + values[band * width : (band + 1) * width] for band in range(BANDS)]
+
+
 class Clusters:
-    """Which stored article a new one duplicates, if any."""
+    """Which stored article a new one duplicates, if any.
 
-    def __init__(self, stored: Iterable[tuple[str, str, str]]) -> None:
-        """`stored`: (article id, its signature, its cluster) of the articles in the store."""
-        from datasketch import MinHashLSH
+    The stored articles' keys are looked up in the lexical index (`stored`: keys to the
+    {article id: cluster} of stored articles that hold one of them); the articles of this
+    ingest, not yet stored, are kept here, and so are the stored ones it replaced or removed.
+    """
 
-        self._lsh = MinHashLSH(threshold=THRESHOLD, num_perm=PERMUTATIONS)
-        self._cluster: dict[str, str] = {}
-        for article_id, hexed, cluster in stored:
-            self.add(article_id, hexed, cluster)
+    def __init__(self, stored: Callable[[list[bytes]], dict[str, str]]) -> None:
+        self._stored = stored
+        self._entries: dict[str, tuple[list[bytes], str]] = {}
+        self._keys: dict[bytes, set[str]] = {}
+        self._removed: set[str] = set()
 
     def find(self, hexed: str) -> str | None:
-        """The cluster of a stored near-duplicate of the article with this signature."""
-        matches = sorted(self._lsh.query(_minhash(hexed)))
-        return self._cluster[matches[0]] if matches else None
+        """The cluster of a near-duplicate of the article with this signature (the one
+        with the smallest id)."""
+        keys = band_keys(hexed)
+        found = {i: c for i, c in self._stored(keys).items() if i not in self._removed}
+        for key in keys:
+            for article_id in self._keys.get(key, ()):
+                found[article_id] = self._entries[article_id][1]
+        return found[min(found)] if found else None
 
     def add(self, article_id: str, hexed: str, cluster: str) -> None:
-        if article_id in self._cluster:
-            self._lsh.remove(article_id)
-        self._lsh.insert(article_id, _minhash(hexed))
-        self._cluster[article_id] = cluster
+        self.remove(article_id)
+        keys = band_keys(hexed)
+        self._entries[article_id] = (keys, cluster)
+        for key in keys:
+            self._keys.setdefault(key, set()).add(article_id)
 
     def remove(self, article_id: str) -> None:
-        if self._cluster.pop(article_id, None) is not None:
-            self._lsh.remove(article_id)
-
-
-def _minhash(hexed: str):  # type: ignore[no-untyped-def]
-    from datasketch import MinHash
-
-    values = np.frombuffer(bytes.fromhex(hexed), dtype=np.uint32)
-    return MinHash(num_perm=PERMUTATIONS, seed=1, hashvalues=values, scheme=SCHEME)
+        self._removed.add(article_id)
+        keys, _ = self._entries.pop(article_id, ([], ""))
+        for key in keys:
+            self._keys[key].discard(article_id)

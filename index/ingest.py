@@ -162,7 +162,7 @@ class _Run:
     def __init__(self, store: Store, embedder: Embedder, settings: Settings, report: IngestReport) -> None:
         self.store, self.embedder, self.settings, self.report = store, embedder, settings, report
         self.chunker = Chunker(settings.chunk_tokens, embedder.max_word_pieces, embedder.count_word_pieces)
-        self.clusters = Clusters(store.signatures())
+        self.clusters = Clusters(store.lexical_index().near_duplicates)  # current: see Store.writing
 
     def changed(self, batch: list[Article]) -> list[ArticleWrite]:
         """The articles of a batch that are new or changed, cut into chunks and sentences
@@ -256,7 +256,7 @@ def delete(
             wanted.update(dict.fromkeys(found))
             if not found:
                 report.missing.append(f"source {source!r}")
-        complete = target.article_ids()
+        complete = target.lexical_index().complete(wanted)  # current while writing
         for article_id in wanted:
             if article_id in complete:
                 target.delete_article(article_id)

@@ -1,9 +1,14 @@
-"""The lexical index: BM25 over the passages of every complete article, on disk beside the store.
+"""The lexical index: BM25 over the passages of every complete article, and the articles'
+facts, on disk beside the store.
 
 SQLite's FTS5 holds each passage's content words (`index.terms`: stemmed, stop words out,
-so that its tokens are exactly the words the rest of the code weighs) and ranks them with
-its bm25(); a side table holds what filters test, and another the complete articles.
-BENCHMARKS.md says why FTS5 and not bm25s or an in-memory index.
+so that its tokens are exactly the words the rest of the code weighs); a side table holds
+what filters test. Passages are ranked by BM25 in two parts: a frozen bm25s segment of
+the older ones (`index.segment`, once there are REBUILD_AT of them) and FTS5's bm25() for
+those added since. The articles table lists the complete articles with what `stats` and
+the article lists show, and the LSH keys of their near-duplicate signatures, indexed, so
+that nothing reads every record of the store. BENCHMARKS.md has the measurements behind
+this design.
 
 It is derived from the Chroma store, which stays the source of truth (see `Store`): the
 writing process updates it in step with Chroma, and any process that finds it behind the
@@ -22,24 +27,64 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from index import segment
+from index.duplicates import band_keys
 from index.filters import Filters
+from index.segment import Segment
 from index.terms import terms
 
-VERSION = 1  # of the file's layout and of `terms`: another version is rebuilt
+VERSION = 5  # of the file's layout and of `terms`: another version is rebuilt
 FILE = "newsqa-lexical.sqlite3"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS articles(id TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS articles(
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, title_key TEXT NOT NULL, source TEXT NOT NULL,
+    published TEXT NOT NULL, url TEXT NOT NULL, chunks INTEGER NOT NULL, cluster TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_newest ON articles(published DESC, title_key, id);
+CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
+CREATE INDEX IF NOT EXISTS articles_cluster ON articles(cluster);
+CREATE TABLE IF NOT EXISTS bands(key BLOB NOT NULL, article_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS bands_key ON bands(key);
+CREATE INDEX IF NOT EXISTS bands_article ON bands(article_id);
 CREATE TABLE IF NOT EXISTS passages(
-    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, article_id TEXT NOT NULL,
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, article_id TEXT NOT NULL,
     source_key TEXT NOT NULL, day INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS words USING fts5(
     terms, tokenize = "unicode61 remove_diacritics 0 tokenchars '_'"
 );
-CREATE VIRTUAL TABLE IF NOT EXISTS vocabulary USING fts5vocab(words, 'row');
+CREATE TABLE IF NOT EXISTS frequencies(term TEXT PRIMARY KEY, documents INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead(rowid INTEGER PRIMARY KEY);
 """
+_DROP = "".join(f"DROP TABLE IF EXISTS {t};\n" for t in ("vocabulary", "frequencies", "words", "passages", "bands", "articles", "dead", "meta"))
+
+
+@dataclass(frozen=True)
+class LexicalArticle:
+    """An article's facts as the index lists them ('' for what it lacks)."""
+
+    id: str
+    title: str
+    source: str
+    published: str
+    url: str
+    chunks: int
+    cluster: str
+    signature: str = ""  # MinHash, see index/duplicates.py
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What the index says of its articles: counts, and the newest first."""
+
+    articles: int
+    passages: int
+    sources: dict[str, int]  # articles per source, most first
+    duplicate_clusters: int  # groups of two or more near-duplicate articles
+    duplicate_articles: int
+    newest: list[LexicalArticle]
 
 
 @dataclass(frozen=True)
@@ -60,9 +105,24 @@ class LexicalIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        with self._connection() as db:
-            db.executescript(_SCHEMA)
+        self._segment: Segment | None = None  # as loaded by this process
+        self._segment_dead = ""  # the version of the deleted rows it masks
+        self._loading = threading.Lock()
         self.articles = _Articles(self)
+        db = self._connection()
+        if _version(db) == VERSION:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # executescript would commit first: each statement alone keeps them in one transaction.
+            if _version(db) not in (None, VERSION):  # another layout: start again
+                _run(db, _DROP)
+            _run(db, _SCHEMA)
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('version', ?)", (str(VERSION),))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -97,21 +157,54 @@ class LexicalIndex:
         words = sorted(set(terms(query)))
         if not words:
             return []
+        db = self._connection()
+        frozen = self._current_segment()
         match = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
         where, params = filters.sql() if filters else ("1", [])
-        rows = self._connection().execute(
+        hits = [(str(i), float(score)) for i, score in db.execute(
             "SELECT p.id, -bm25(words) FROM words JOIN passages AS p ON p.rowid = words.rowid "
-            f"WHERE words MATCH ? AND {where} ORDER BY bm25(words) LIMIT ?",
-            [match, *params, k],
-        ).fetchall()
-        return [(str(i), float(score)) for i, score in rows if score > 0]
+            f"WHERE words MATCH ? AND words.rowid > ? AND {where} ORDER BY bm25(words) LIMIT ?",
+            [match, frozen.last_row if frozen else 0, *params, k],
+        )]
+        if frozen:
+            older = frozen.search(words, k, filters)
+            ids = self._ids([rowid for rowid, _ in older])
+            hits += [(ids[rowid], score) for rowid, score in older if rowid in ids]
+            hits.sort(key=lambda hit: -hit[1])
+        return [hit for hit in hits[:k] if hit[1] > 0]
+
+    def _ids(self, rowids: list[int]) -> dict[int, str]:
+        if not rowids:
+            return {}
+        return dict(self._connection().execute(
+            f"SELECT rowid, id FROM passages WHERE rowid IN ({', '.join('?' * len(rowids))})", rowids))
+
+    def _current_segment(self) -> Segment | None:
+        """The segment the index names, loaded once per process, with its deleted rows."""
+        meta = dict(self._connection().execute(
+            "SELECT key, value FROM meta WHERE key IN ('segment', 'segment_row', 'dead')").fetchall())
+        if "segment" not in meta:
+            return None
+        with self._loading:
+            if self._segment is None or self._segment.folder.name != meta["segment"]:
+                try:
+                    self._segment = Segment.load(self.path.parent / meta["segment"], int(meta["segment_row"]))
+                except FileNotFoundError:  # replaced between the two reads: FTS5 alone, this once
+                    return None
+                self._segment_dead = ""
+            if self._segment_dead != meta.get("dead", ""):
+                self._segment.set_dead(frozenset(r[0] for r in self._connection().execute("SELECT rowid FROM dead")))
+                self._segment_dead = meta.get("dead", "")
+            return self._segment
 
     def document_frequencies(self, words: Iterable[str]) -> dict[str, int]:
         wanted = sorted(set(words))
         if not wanted:
             return {}
+        # Kept in a table of their own: FTS5's vocabulary table counts them by reading each
+        # word's postings (6 ms a question at a million passages).
         rows = self._connection().execute(
-            f"SELECT term, doc FROM vocabulary WHERE term IN ({', '.join('?' * len(wanted))})", wanted
+            f"SELECT term, documents FROM frequencies WHERE term IN ({', '.join('?' * len(wanted))})", wanted
         ).fetchall()
         return {str(t): int(n) for t, n in rows}
 
@@ -139,10 +232,37 @@ class LexicalIndex:
     def article_ids(self) -> set[str]:
         return {r[0] for r in self._connection().execute("SELECT id FROM articles")}
 
+    def listing(self, newest: int | None = None) -> Listing:
+        """The counts, and the `newest` articles (all for None): newest first, undated
+        last, then by title."""
+        db = self._connection()
+        sources = dict(db.execute(
+            "SELECT source, count(*) AS n FROM articles GROUP BY source ORDER BY n DESC, source").fetchall())
+        clusters, grouped = db.execute(
+            "SELECT count(*), coalesce(sum(n), 0) FROM "
+            "(SELECT count(*) AS n FROM articles GROUP BY cluster HAVING n > 1)").fetchone()
+        rows = db.execute(
+            "SELECT id, title, source, published, url, chunks, cluster FROM articles "
+            "ORDER BY published DESC, title_key, id LIMIT ?", (-1 if newest is None else newest,)).fetchall()
+        return Listing(
+            articles=sum(sources.values()), passages=self.size, sources=sources,
+            duplicate_clusters=int(clusters), duplicate_articles=int(grouped),
+            newest=[LexicalArticle(*row) for row in rows],
+        )
+
+    def near_duplicates(self, keys: Sequence[bytes]) -> dict[str, str]:
+        """{article id: cluster} of the articles holding any of these LSH keys."""
+        if not keys:
+            return {}
+        rows = self._connection().execute(
+            "SELECT DISTINCT a.id, a.cluster FROM bands AS b JOIN articles AS a ON a.id = b.article_id "
+            f"WHERE b.key IN ({', '.join('?' * len(keys))})", list(keys)).fetchall()
+        return dict(rows)
+
     # --- writing ---------------------------------------------------------------------
 
     def update(
-        self, articles: Sequence[str] = (), passages: Iterable[LexicalPassage] = (),
+        self, articles: Sequence[LexicalArticle] = (), passages: Iterable[LexicalPassage] = (),
         removed: Iterable[str] = (), stamp: tuple[int, str] | None = None, *, clear: bool = False,
     ) -> None:
         """In one transaction: forget everything (if `clear`), the `removed` articles and
@@ -152,17 +272,32 @@ class LexicalIndex:
         db.execute("BEGIN IMMEDIATE")
         try:
             if clear:
-                for table in ("articles", "passages", "words"):
+                for table in ("articles", "passages", "words", "bands", "dead", "frequencies"):
                     db.execute(f"DELETE FROM {table}")
-                db.execute("DELETE FROM meta WHERE key = 'revision'")
-            self._forget(db, [*removed, *articles])
-            db.executemany("INSERT INTO articles(id) VALUES (?)", [(i,) for i in articles])
+                db.execute("DELETE FROM meta WHERE key IN ('revision', 'segment', 'segment_row', 'dead')")
+            self._forget(db, [*removed, *(a.id for a in articles)])
+            db.executemany(
+                "INSERT INTO articles(id, title, title_key, source, published, url, chunks, cluster) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(a.id, a.title, a.title.casefold(), a.source, a.published, a.url, a.chunks, a.cluster)
+                 for a in articles],
+            )
+            db.executemany("INSERT INTO bands(key, article_id) VALUES (?, ?)",
+                           [(key, a.id) for a in articles if a.signature for key in band_keys(a.signature)])
+            counts: Counter[str] = Counter()
             for p in passages:
                 rowid = db.execute(
                     "INSERT INTO passages(id, article_id, source_key, day) VALUES (?, ?, ?, ?)",
                     (p.id, p.article_id, p.source_key, p.day),
                 ).lastrowid
-                db.execute("INSERT INTO words(rowid, terms) VALUES (?, ?)", (rowid, " ".join(terms(p.text))))
+                words = terms(p.text)
+                db.execute("INSERT INTO words(rowid, terms) VALUES (?, ?)", (rowid, " ".join(words)))
+                counts.update(set(words))
+            db.executemany(
+                "INSERT INTO frequencies(term, documents) VALUES (?, ?) "
+                "ON CONFLICT(term) DO UPDATE SET documents = documents + excluded.documents",
+                counts.items(),
+            )
             count = db.execute("SELECT count(*) FROM passages").fetchone()[0]
             facts: dict[str, object] = {"passages": count, "version": VERSION}
             if stamp is not None:
@@ -173,14 +308,50 @@ class LexicalIndex:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        if clear:
+            segment.remove_others(self.path.parent, keep=None)
+
+    def refresh_segment(self) -> None:
+        """Freeze every passage into a new segment once REBUILD_AT of them lie outside the
+        current one. For writers, who hold the store's lexical lock."""
+        db = self._connection()
+        meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('segment', 'segment_row')").fetchall())
+        outside = db.execute("SELECT count(*) FROM passages WHERE rowid > ?",
+                             (int(meta.get("segment_row", 0)),)).fetchone()[0]
+        if outside < segment.REBUILD_AT:
+            return
+        built = segment.build(db, self.path.parent)
+        if built is None:
+            return
+        folder, last_row = built
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                           [("segment", folder.name), ("segment_row", str(last_row)), ("dead", folder.name)])
+            db.execute("DELETE FROM dead")  # the new segment holds no deleted passage
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        segment.remove_others(self.path.parent, keep=folder.name)
 
     @staticmethod
     def _forget(db: sqlite3.Connection, article_ids: Sequence[str]) -> None:
+        frozen = db.execute("SELECT value FROM meta WHERE key = 'segment_row'").fetchone()
         for at in range(0, len(article_ids), 500):
             part = list(article_ids[at : at + 500])
             marks = ", ".join("?" * len(part))
             rows = f"SELECT rowid FROM passages WHERE article_id IN ({marks})"
+            if frozen and db.execute(f"INSERT OR IGNORE INTO dead {rows} AND rowid <= ?",
+                                     [*part, int(frozen[0])]).rowcount:
+                db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('dead', hex(randomblob(8)))")
+            gone: Counter[str] = Counter()
+            for (text,) in db.execute(f"SELECT terms FROM words WHERE rowid IN ({rows})", part):
+                gone.update(set(text.split()))
+            db.executemany("UPDATE frequencies SET documents = documents - ? WHERE term = ?",
+                           [(n, term) for term, n in gone.items()])
             db.execute(f"DELETE FROM words WHERE rowid IN ({rows})", part)
+            db.execute(f"DELETE FROM bands WHERE article_id IN ({marks})", part)
             db.execute(f"DELETE FROM passages WHERE article_id IN ({marks})", part)
             db.execute(f"DELETE FROM articles WHERE id IN ({marks})", part)
 
@@ -199,6 +370,19 @@ class _Articles:
 
     def __contains__(self, article_id: object) -> bool:
         return isinstance(article_id, str) and bool(self._index.complete([article_id]))
+
+
+def _run(db: sqlite3.Connection, script: str) -> None:
+    for statement in script.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _version(db: sqlite3.Connection) -> int | None:
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+        return None
+    row = db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+    return int(row[0]) if row else None
 
 
 def _idf(size: int, frequency: int) -> float:

@@ -44,7 +44,7 @@ from index.chunking import Chunk
 from index.errors import ArticleNotFound, StoreError
 from index.filters import Filters, day_number, source_key
 from index.lexical import FILE as LEXICAL_FILE
-from index.lexical import LexicalIndex, LexicalPassage
+from index.lexical import LexicalArticle, LexicalIndex, LexicalPassage, Listing
 from index.settings import ChromaServer, Settings, cache_folder
 
 if TYPE_CHECKING:
@@ -327,6 +327,7 @@ class Store:
                 self._repair()
                 yield self
                 self._journal_path.unlink(missing_ok=True)  # all written: nothing to repair
+                self.lexical_index().refresh_segment()
         finally:
             lock.release()
 
@@ -437,7 +438,7 @@ class Store:
             )
         self._bump_revision()  # before the lexical index's stamp: killed between, it is seen stale
         self.lexical_index().update(
-            articles=ids, stamp=self._stamp(),
+            articles=[_listed(r[0], r[3]) for r in records], stamp=self._stamp(),
             passages=[LexicalPassage(n.node_id, str(n.metadata["article_id"]), str(n.metadata["source_key"]),
                                      int(n.metadata["published_day"]), n.text) for n in nodes],
         )
@@ -497,17 +498,27 @@ class Store:
         stamp, now = lexical.stamp(), self._stamp()  # the revision first: later writes are seen later
         if stamp == now:
             return
-        present = self.article_ids()
         if stamp is None or stamp[1] != now[1]:  # never built, another version's or store's
-            lexical.update(articles=sorted(present), passages=self._passages(present), stamp=now, clear=True)
+            listed = [_listed(i, meta) for i, meta in self._records()]
+            present = {a.id for a in listed}
+            lexical.update(articles=listed, passages=self._passages(present), stamp=now, clear=True)
+            lexical.refresh_segment()
             return
+        present = self.article_ids()
         indexed = lexical.article_ids()
         changed = sorted((present - indexed) | (set(self._written_since(stamp[0])) & present))
-        lexical.update(articles=changed, passages=self._passages(set(changed), every=False),
+        listed = [_listed(i, meta) for at in range(0, len(changed), _PAGE)
+                  for i, meta in self._records_of(changed[at : at + _PAGE])]
+        lexical.update(articles=listed, passages=self._passages({a.id for a in listed}, every=False),
                        removed=sorted(indexed - present), stamp=now)
+        lexical.refresh_segment()
 
     def _written_since(self, revision: int) -> list[str]:
         return self._articles.get(where={"written": {"$gte": revision}}, include=[])["ids"]
+
+    def _records_of(self, article_ids: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+        got = self._articles.get(ids=article_ids, include=["metadatas"])
+        return zip(got["ids"], got["metadatas"] or [])
 
     def _passages(self, article_ids: set[str], every: bool = True) -> Iterator[LexicalPassage]:
         """The chunks of these articles, read in pages of the whole collection (`every`)
@@ -573,50 +584,29 @@ class Store:
         )
 
     def stats(self) -> StoreStats:
-        return self._stats(self._records())
+        return self._stats(self.lexical().listing(newest=0))
 
-    def catalog(self) -> list[ArticleEntry]:
-        """Every article, newest first (undated ones last), then by title."""
-        return self._catalog(self._records())
+    def catalog(self, newest: int | None = None) -> list[ArticleEntry]:
+        """The `newest` articles (every one for None), newest first (undated ones last),
+        then by title."""
+        return self.overview(newest)[1]
 
-    def overview(self) -> tuple[StoreStats, list[ArticleEntry]]:
-        """`stats()` and `catalog()` from one read of the article records."""
-        records = list(self._records())
-        return self._stats(records), self._catalog(records)
-
-    def _stats(self, records: Iterable[tuple[str, dict[str, Any]]]) -> StoreStats:
-        sources: dict[str, int] = {}
-        clusters: dict[str, int] = {}
-        for _, meta in records:
-            sources[str(meta["source"])] = sources.get(str(meta["source"]), 0) + 1
-            cluster = str(meta.get("cluster") or "")
-            if cluster:
-                clusters[cluster] = clusters.get(cluster, 0) + 1
-        shared = [n for n in clusters.values() if n > 1]
-        return StoreStats(
-            path=self.where, model=self.model, dim=self.dim,
-            articles=sum(sources.values()), chunks=self._chunks.count(),
-            sources=dict(sorted(sources.items(), key=lambda item: (-item[1], item[0]))),
-            duplicate_clusters=len(shared), duplicate_articles=sum(shared),
-        )
-
-    def _catalog(self, records: Iterable[tuple[str, dict[str, Any]]]) -> list[ArticleEntry]:
+    def overview(self, newest: int | None = None) -> tuple[StoreStats, list[ArticleEntry]]:
+        """`stats()` and `catalog(newest)` from one indexed read of the lexical index."""
+        listing = self.lexical().listing(newest)
         entries = [
-            ArticleEntry(
-                id=article_id, title=str(meta["title"]), source=str(meta["source"]),
-                published=str(meta["published"]) or None, url=str(meta["url"]) or None,
-                chunks=int(meta["chunks"]),
-            )
-            for article_id, meta in records
+            ArticleEntry(id=a.id, title=a.title, source=a.source, published=a.published or None,
+                         url=a.url or None, chunks=a.chunks)
+            for a in listing.newest
         ]
-        entries.sort(key=lambda e: (e.title.casefold(), e.id))
-        return sorted(entries, key=lambda e: e.published or "", reverse=True)
+        return self._stats(listing), entries
 
-    def signatures(self) -> Iterator[tuple[str, str, str]]:
-        """(article id, MinHash signature, cluster) of every article that has one."""
-        for article_id, meta in self._records():
-            if meta.get("minhash"):
-                yield article_id, str(meta["minhash"]), str(meta.get("cluster") or article_id)
+    def _stats(self, listing: Listing) -> StoreStats:
+        return StoreStats(
+            path=self.where, model=self.model, dim=self.dim, articles=listing.articles,
+            chunks=listing.passages, sources=listing.sources,
+            duplicate_clusters=listing.duplicate_clusters, duplicate_articles=listing.duplicate_articles,
+        )
 
     def _records(self) -> Iterator[tuple[str, dict[str, Any]]]:
         for page in _pages(self._articles, ["metadatas"]):
@@ -766,6 +756,15 @@ def _sentence_rows(
         rows.append((sentence_id(chunk, within[sentence.chunk_index]), meta, vector))
         within[sentence.chunk_index] += 1
     return rows
+
+
+def _listed(article_id: str, meta: dict[str, Any]) -> LexicalArticle:
+    """An article's record as the lexical index lists it."""
+    return LexicalArticle(
+        id=article_id, title=str(meta["title"]), source=str(meta["source"]),
+        published=str(meta["published"]), url=str(meta["url"]), chunks=int(meta["chunks"]),
+        cluster=str(meta.get("cluster") or article_id), signature=str(meta.get("minhash") or ""),
+    )
 
 
 def _facts(chunk: StoredChunk) -> dict[str, Any]:

@@ -286,9 +286,8 @@ def outcome(report: IngestReport) -> list[str]:
 
 
 def _listed(store: Store) -> tuple[StoreStats, list[ArticleEntry]]:
-    """The store's figures and its newest LISTED articles, from one read of its records."""
-    stats, entries = store.overview()
-    return stats, entries[:LISTED]
+    """The store's figures and its newest LISTED articles, from one indexed read."""
+    return store.overview(LISTED)
 
 
 def _choices(entries: Sequence[ArticleEntry]) -> list[tuple[str, str]]:

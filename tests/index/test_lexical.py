@@ -14,7 +14,7 @@ import pytest
 
 import index
 from index.filters import Filters
-from index.lexical import FILE, LexicalIndex, LexicalPassage
+from index.lexical import FILE, LexicalArticle, LexicalIndex, LexicalPassage
 from index.settings import Settings
 from index.store import Store
 from tests.conftest import NEWS, store_args
@@ -33,6 +33,16 @@ def _no_rebuild(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("the lexical index read passages back from Chroma")
 
     monkeypatch.setattr(Store, "_passages", refuse)
+
+
+def _check_frequencies(store: Store) -> None:
+    """The kept document frequencies are the counts of the passages that hold each word."""
+    lexical = store.lexical()
+    db = lexical._connection()
+    words = [w for (text,) in db.execute("SELECT terms FROM words") for w in text.split()]
+    counted = {w: db.execute("SELECT count(*) FROM words WHERE words MATCH ?", (f'"{w}"',)).fetchone()[0]
+               for w in set(words)}
+    assert lexical.document_frequencies(counted) == counted
 
 
 def _write_feed(path: Path, items: list[dict[str, str]]) -> Path:
@@ -63,6 +73,7 @@ def test_deleting_an_article_takes_it_out_of_the_index(news_settings: Settings, 
     assert _ids(store, "ferry strike Dover") == {"wire-ferry"}
     assert "bbc-ferry" not in store.lexical().articles
     assert "wire-ferry" in store.lexical().articles
+    _check_frequencies(store)
 
 
 def test_a_missing_or_outdated_index_is_rebuilt_from_the_store(embedded_settings: Settings, tmp_path: Path) -> None:
@@ -91,7 +102,7 @@ def test_a_writer_killed_before_the_index_caught_up_leaves_it_stale_and_readers_
     index.ingest([_write_feed(tmp_path / "news.jsonl", NEWS[:2])], settings=store_settings, progress=False)
     update = LexicalIndex.update
 
-    def dies_when_adding(self: LexicalIndex, articles: tuple[str, ...] = (), *args: object, **kwargs: object) -> None:
+    def dies_when_adding(self: LexicalIndex, articles: tuple[LexicalArticle, ...] = (), *args: object, **kwargs: object) -> None:
         if articles:  # the articles are committed to Chroma: this is the step after
             raise _Killed()
         update(self, articles, *args, **kwargs)  # type: ignore[arg-type]
@@ -107,15 +118,19 @@ def test_a_writer_killed_before_the_index_caught_up_leaves_it_stale_and_readers_
 
 
 def test_a_failed_change_leaves_the_index_as_it_was(tmp_path: Path) -> None:
+    def article(article_id: str) -> LexicalArticle:
+        return LexicalArticle(article_id, f"Article {article_id}", "BBC", "", "", 1, article_id)
+
     lexical = LexicalIndex(tmp_path / FILE)
-    lexical.update(articles=["a"], passages=[LexicalPassage("a#0", "a", "bbc", 0, "Ferry strike ends")], stamp=(3, "s"))
+    lexical.update(articles=[article("a")], passages=[LexicalPassage("a#0", "a", "bbc", 0, "Ferry strike ends")],
+                   stamp=(3, "s"))
 
     def passages() -> object:
         yield LexicalPassage("b#0", "b", "bbc", 0, "Crane installed")
         raise _Killed()
 
     with pytest.raises(_Killed):
-        lexical.update(articles=["b"], passages=passages(), removed=["a"], stamp=(4, "s"))  # type: ignore[arg-type]
+        lexical.update(articles=[article("b")], passages=passages(), removed=["a"], stamp=(4, "s"))  # type: ignore[arg-type]
     assert lexical.stamp() == (3, "s")
     assert [i for i, _ in lexical.search("ferry", 5)] == ["a#0"] and not lexical.search("crane", 5)
     assert lexical.article_ids() == {"a"}
@@ -143,3 +158,78 @@ def test_a_reader_catches_up_with_writes_from_another_machine(
     assert _ids(store, "incomes pounds") == set()  # the rewritten article's old words
     assert _ids(store, "hydroelectric dam") == {"wire-dam"}
     assert store.lexical().size == len(NEWS)
+    _check_frequencies(store)
+
+
+def test_stats_and_the_newest_articles_come_from_the_index_without_reading_every_record(
+    news_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_rebuild(monkeypatch)
+    monkeypatch.setattr(Store, "_records", lambda self: pytest.fail("read every article record"))
+    store = index.open_store(settings=news_settings)
+    stats, newest = store.overview(2)
+    assert (stats.articles, stats.chunks, stats.sources) == (4, 4, {"BBC": 2, "Reuters": 2})
+    assert [e.id for e in newest] == ["wire-ferry", "bbc-budget"]
+    assert store.stats() == stats
+
+
+# Unrelated articles, so that each query word is in fewer than half the passages (a word
+# in more weighs nothing in either ranking; FTS5 keeps a tiny weight for it).
+FILLER = [{"id": f"town-{i}", "source": "Gazette", "title": f"Town {i} homes",
+           "text": f"Town {i} homes\n\nThe council of town {i} approved {i * 7} new homes."} for i in range(8)]
+
+
+@pytest.fixture()
+def small_segments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Segments of a few passages, so that tiny stores rank through one."""
+    from index import segment
+
+    monkeypatch.setattr(segment, "REBUILD_AT", 2)
+
+
+def _fts5_only(store: Store, query: str, filters: Filters | None = None) -> list[tuple[str, float]]:
+    """FTS5's own ranking of every passage: what the segment must agree with."""
+    from index.terms import terms
+
+    match = " OR ".join(f'"{w}"' for w in sorted(set(terms(query))))
+    where, params = filters.sql() if filters else ("1", [])
+    return [(i, s) for i, s in store.lexical_index()._connection().execute(
+        "SELECT p.id, -bm25(words) FROM words JOIN passages AS p ON p.rowid = words.rowid "
+        f"WHERE words MATCH ? AND {where} ORDER BY bm25(words)", [match, *params])]
+
+
+def test_a_frozen_segment_ranks_and_scores_as_fts5_does(
+    news_settings: Settings, small_segments: None, tmp_path: Path
+) -> None:
+    index.ingest([_write_feed(tmp_path / "filler.jsonl", FILLER)], settings=news_settings, progress=False)
+    store = index.open_store(settings=news_settings)
+    store.lexical()
+    with store.writing():  # a writer freezes the passages into a segment
+        pass
+    frozen = store.lexical_index()._current_segment()
+    assert frozen is not None and len(frozen.rows) == len(NEWS) + len(FILLER)
+    for query, filters in (("ferry strike union", None), ("ferry strike", Filters.parse(["Reuters"])),
+                           ("tax band incomes", Filters.parse(since="2005-06-01"))):
+        got = store.lexical().search(query, 10, filters)
+        want = _fts5_only(store, query, filters)
+        assert [i for i, _ in got] == [i for i, _ in want]
+        assert [round(s, 4) for _, s in got] == [round(s, 4) for _, s in want]
+
+
+def test_passages_added_or_deleted_after_the_segment_are_seen(
+    store_settings: Settings, small_segments: None, tmp_path: Path
+) -> None:
+    index.ingest([_write_feed(tmp_path / "news.jsonl", NEWS + FILLER)], settings=store_settings, progress=False)
+    store = index.open_store(settings=store_settings)
+    assert store.lexical_index()._current_segment() is not None
+    from index import segment
+
+    segment.REBUILD_AT = 100  # no new segment from here on: the rest goes to FTS5 and the mask
+    index.delete(["bbc-ferry"], settings=store_settings)
+    feed = _write_feed(tmp_path / "more.jsonl", [{"id": "bbc-dover", "source": "BBC", "title": "Dover ferry",
+                                                  "text": "Dover ferry\n\nA new ferry strike began in Dover."}])
+    subprocess.run([*NEWSQA, "ingest", str(feed), *store_args(store_settings)], check=True,
+                   capture_output=True, env=os.environ)
+    assert _ids(store, "ferry strike Dover") == {"bbc-dover", "wire-ferry"}
+    assert _ids(store, "ferry strike Dover", Filters.parse(["BBC"])) == {"bbc-dover"}
+    assert _ids(index.open_store(settings=store_settings), "ferry strike Dover") == {"bbc-dover", "wire-ferry"}

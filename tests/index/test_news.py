@@ -58,7 +58,7 @@ def test_near_duplicate_articles_share_a_cluster_and_are_cited_once(
     stats = index.stats(settings=news_settings)
     assert (stats.duplicate_clusters, stats.duplicate_articles) == (1, 2)
     store = index.open_store(settings=news_settings)
-    assert {i: c for i, _, c in store.signatures()}["post-dover"] == "wire-dover"
+    assert {a.id: a.cluster for a in store.lexical().listing().newest}["post-dover"] == "wire-dover"
 
     answer = qa.Engine(news_settings).ask("How many lorries did crews clear at dock 3 in Dover?")
     quotes = [" ".join(c.quote.split()) for c in answer.citations]
