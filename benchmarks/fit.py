@@ -57,7 +57,6 @@ from qa.retrieval import (  # noqa: E402
     RERANKED,
     Candidates,
     Retriever,
-    lexical_hits,
     passage_features,
 )
 from qa.squad import SquadQuestion, holds_answer, load_squad  # noqa: E402
@@ -174,7 +173,7 @@ class Half:
         rrf_hits = 0
         for q in self.questions:
             vector = self.vectors[q.id]
-            candidates = Candidates(store.dense(vector, CANDIDATES), lexical_hits(store, lexical, q.question))
+            candidates = Candidates(store.dense(vector, CANDIDATES), lexical.search(q.question, CANDIDATES))
             pool = candidates.fused_order[:RERANKED]
             candidates.complete(pool, store, vector)
             features = passage_features(candidates, pool, lexical.weights(q.question), vector)

@@ -4,6 +4,7 @@ llama-index's BM25Retriever rebuilt in memory (what newsqa did before)?
     .venv/bin/python benchmarks/lexical.py --store /tmp/newsqa-bench-scale/large [--copies 10]
 
 Reads every passage of a store (build one with benchmarks/scale.py --keep), then for each
+engine (tantivy too, when `pip install tantivy` has been run)
 engine, on the same passages and in the same run: the time to build it, to open it in a
 fresh state and answer a first query, the p50/p95 of warm queries (dev-a questions, seed
 0) without and with a source filter, its size on disk, and what adding 100 articles and
@@ -19,6 +20,7 @@ tokens are the same `index.terms` for all three; the BM25 variants differ in the
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import random
 import shutil
 import statistics
@@ -152,6 +154,69 @@ def bm25s_engine(rows: list[LexicalPassage], asked: Sequence[str], work: Path, s
     return result
 
 
+def tantivy_engine(rows: list[LexicalPassage], extra: list[LexicalPassage], asked: Sequence[str], work: Path,
+                   source: str) -> dict[str, object]:
+    """Tantivy (`pip install tantivy`), the same words pre-cut by `index.terms`."""
+    import tantivy
+
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("words", tokenizer_name="whitespace", index_option="freq")
+    builder.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("article", tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("source", tokenizer_name="raw", index_option="basic")
+    builder.add_integer_field("day", indexed=True, fast=True)
+    schema = builder.build()
+    folder = work / "tantivy"
+    folder.mkdir()
+
+    def add(writer: object, passages: list[LexicalPassage]) -> None:
+        for p in passages:
+            writer.add_document(tantivy.Document(  # type: ignore[attr-defined]
+                words=" ".join(terms(p.text)), id=p.id, article=p.article_id, source=p.source_key, day=p.day))
+        writer.commit()  # type: ignore[attr-defined]
+
+    started = time.perf_counter()
+    built = tantivy.Index(schema, path=str(folder))
+    writer = built.writer(heap_size=200_000_000, num_threads=1)
+    add(writer, rows)
+    writer.wait_merging_threads()
+    result: dict[str, object] = {"build_s": time.perf_counter() - started}
+    del writer, built
+    started = time.perf_counter()
+    opened = tantivy.Index(schema, path=str(folder))
+    only = tantivy.Query.const_score_query(tantivy.Query.term_query(schema, "source", source), 0.0)
+
+    def search(question: str, filtered: bool = False, k: int = K) -> list[str]:
+        words = sorted(set(terms(question)))
+        if not words:
+            return []
+        query = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, tantivy.Query.term_query(schema, "words", w)) for w in words])
+        if filtered:
+            query = tantivy.Query.boolean_query([(tantivy.Occur.Must, query), (tantivy.Occur.Must, only)])
+        searcher = opened.searcher()
+        return [searcher.doc(address)["id"][0] for _, address in searcher.search(query, k).hits]
+
+    search(asked[0])
+    result["open_first_s"] = time.perf_counter() - started
+    result["p50_p95"] = latency(search, asked)
+    result["filtered_p50_p95"] = latency(lambda q: search(q, True), asked)
+    result["disk_mib"] = size_of(folder) / 2**20
+    writer = opened.writer(heap_size=50_000_000, num_threads=1)
+    started = time.perf_counter()
+    add(writer, extra)
+    opened.reload()
+    result["add_100_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    for article in sorted({p.article_id for p in extra}):
+        writer.delete_documents_by_term("article", article)
+    writer.commit()
+    opened.reload()
+    result["delete_100_s"] = time.perf_counter() - started
+    result["top10"] = {q: search(q, k=10) for q in asked}
+    return result
+
+
 def _vocabulary(tokens: list[list[str]]) -> tuple[list[list[int]], dict[str, int]]:
     vocab: dict[str, int] = {}
     ids = [[vocab.setdefault(t, len(vocab)) for t in row] for row in tokens]
@@ -210,6 +275,9 @@ def main() -> None:
         results["segment + FTS5 (newsqa)"] = fts5(rows, extra, asked, work, source, segmented=True)
         print("segmented", {k: v for k, v in results["segment + FTS5 (newsqa)"].items() if k != "top10"},
               file=sys.stderr)
+        if importlib.util.find_spec("tantivy"):
+            results["tantivy"] = tantivy_engine(rows, extra, asked, work, source)
+            print("tantivy", {k: v for k, v in results["tantivy"].items() if k != "top10"}, file=sys.stderr)
         results["bm25s (mmap)"] = bm25s_engine(rows, asked, work, source)
         print("bm25s", {k: v for k, v in results["bm25s (mmap)"].items() if k != "top10"}, file=sys.stderr)
         if args.copies == 1:

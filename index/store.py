@@ -690,24 +690,16 @@ class Store:
             sentences.sort(key=lambda s: s.start)
         return found
 
-    def chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
-        """The chunks with these ids that are still there."""
+    def chunks_with_vectors(self, chunk_ids: Sequence[str]) -> dict[str, tuple[StoredChunk, np.ndarray]]:
+        """Those of the chunks that are still there, with their vectors (see `_vectors`)."""
         from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
-        if not chunk_ids:
-            return {}
-        got = self._chunks.get(ids=list(chunk_ids), include=["documents", "metadatas"])
+        pages = _vectors(self._chunks, [{"ids": list(chunk_ids)}] + [{"ids": [i]} for i in chunk_ids],
+                         documents=True)
         return {
-            i: to_chunk(metadata_dict_to_node(dict(meta), text=text))
-            for i, text, meta in zip(got["ids"], got["documents"], got["metadatas"])
-        }
-
-    def embeddings(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """The chunks' vectors (see `_vectors`)."""
-        pages = _vectors(self._chunks, [{"ids": list(chunk_ids)}] + [{"ids": [i]} for i in chunk_ids])
-        return {
-            i: np.asarray(e, dtype=np.float32)
-            for page in pages for i, e in zip(page["ids"], page["embeddings"])
+            i: (to_chunk(metadata_dict_to_node(dict(meta), text=text)), np.asarray(e, dtype=np.float32))
+            for page in pages
+            for i, text, meta, e in zip(page["ids"], page["documents"], page["metadatas"], page["embeddings"])
         }
 
 
@@ -722,7 +714,7 @@ def _pages(collection: Collection, include: list[str]) -> Iterator[Any]:
         offset += _PAGE
 
 
-def _vectors(collection: Collection, lookups: list[dict[str, Any]]) -> list[Any]:
+def _vectors(collection: Collection, lookups: list[dict[str, Any]], documents: bool = False) -> list[Any]:
     """`collection.get` with vectors for the first lookup (all the records wanted) or, if
     that fails, for each of the others (a part each), leaving out the parts that fail.
 
@@ -733,7 +725,7 @@ def _vectors(collection: Collection, lookups: list[dict[str, Any]]) -> list[Any]
 
     def get(lookup: dict[str, Any]) -> Any:
         try:
-            return collection.get(**lookup, include=["embeddings", "metadatas"])
+            return collection.get(**lookup, include=["embeddings", "metadatas", *(["documents"] if documents else [])])
         except ChromaError:
             return None
 

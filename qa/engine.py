@@ -21,7 +21,7 @@ from qa.answer import Answer
 from qa.extractive import ExtractiveAnswerer
 from qa.llm import LLMError, describe, make_llm
 from qa.reader import Reader
-from qa.retrieval import Passage, Retriever
+from qa.retrieval import Passage, Retriever, naming_years
 from qa.written import WrittenAnswerer
 
 MAX_QUESTION_CHARS = 2000
@@ -123,6 +123,7 @@ class Engine:
         query_vector = question_vector if not context else self.embedder.encode_one(query)
         lexical = self.retriever.lexical()  # one revision check per question
         passages = self.retriever.search(query, self.settings.top_k, query_vector, lexical, filters)
+        passages = naming_years(question, passages)
         if self.reader:  # a follow-up is read with the question it follows, after it
             passages = self.reader.rerank(f"{question} {context}".strip(), passages, within=self.read_within)
         extractive = ExtractiveAnswerer(lexical, **self._answerer_options)

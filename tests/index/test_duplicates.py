@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import numpy as np
+import pytest
 from datasketch import MinHash, MinHashLSH
 
 import index
@@ -41,6 +41,7 @@ def test_candidates_are_those_minhash_lsh_finds() -> None:
         assert clusters.find(hexed) == (expected[0] if expected else None)
 
 
+@pytest.mark.slow
 def test_an_article_stored_by_an_earlier_ingest_is_found_in_the_index(embedded_settings: Settings, tmp_path: Path) -> None:
     for n, (article_id, text) in enumerate((("wire-dover", BODY), ("post-dover", BODY + " Services resume."))):
         feed = tmp_path / f"{n}.jsonl"

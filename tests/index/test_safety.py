@@ -156,7 +156,7 @@ def test_ingests_killed_mid_write_leave_a_consistent_store_that_the_next_ingest_
     assert store._sentences.count() == sum(int(m["sentences"]) for m in records)
     # ...and every vector reads back.
     chunk_ids = [n.node_id for n in store.nodes()]
-    assert len(store.embeddings(chunk_ids)) == len(chunk_ids) == store._chunks.count()
+    assert len(store.chunks_with_vectors(chunk_ids)) == len(chunk_ids) == store._chunks.count()
     chunks = [to_chunk(node) for node in store.nodes()]
     assert sum(map(len, store.sentences(chunks).values())) == store._sentences.count()
 

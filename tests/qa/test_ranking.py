@@ -123,3 +123,24 @@ def test_a_sentence_two_outlets_carry_is_a_candidate_once() -> None:
         ("wire", "Ferries sailed again."),
         ("post", "Lorries moved on."),
     ]
+
+
+def test_a_question_naming_a_year_keeps_the_passages_that_can_speak_for_it() -> None:
+    from index.store import StoredChunk
+    from qa.retrieval import Passage, naming_years
+
+    def passage(article_id: str, text: str, title: str = "T", published: str | None = None) -> Passage:
+        chunk = StoredChunk(f"{article_id}#0", article_id, 0, 0, len(text), text, title, "S", None, published)
+        return Passage(chunk, 1.0, 0.5, 0.0)
+
+    passages = [
+        passage("fed-2005", "The Federal Reserve raised US interest rates to 2.75%.", published="2005-03-22"),
+        passage("fed-2023", "The Fed held rates in March.", published="2023-03-22"),
+        passage("cup", "France beat Croatia 4-2 in Moscow.", title="2018 World Cup final"),
+        passage("history", "In 2023 the central bank paused, having raised rates in 2022."),
+    ]
+    kept = naming_years("What did the Federal Reserve do with US interest rates in March 2023?", passages)
+    assert [p.article_id for p in kept] == ["fed-2023", "history"]
+    assert [p.article_id for p in naming_years("Who won the 2018 World Cup?", passages)] == ["cup"]
+    assert naming_years("Who won the World Cup?", passages) == passages
+    assert naming_years("What happened in 2022 and 2023?", passages)[0].article_id == "history"
