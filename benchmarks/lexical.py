@@ -253,6 +253,7 @@ def main() -> None:
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--copies", type=int, default=1)
+    parser.add_argument("--engines", help="a comma-separated few of the engines besides FTS5 (all by default)")
     args = parser.parse_args()
     started = time.perf_counter()
     rows = passages(args.store)
@@ -270,18 +271,22 @@ def main() -> None:
           f"adding {len(extra)} passages of 100 articles; filter: source {source!r}", file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="newsqa-lexical-"))
     try:
-        results = {"FTS5": fts5(rows, extra, asked, work, source, segmented=False)}
-        print("FTS5", {k: v for k, v in results["FTS5"].items() if k != "top10"}, file=sys.stderr)
-        results["segment + FTS5 (newsqa)"] = fts5(rows, extra, asked, work, source, segmented=True)
-        print("segmented", {k: v for k, v in results["segment + FTS5 (newsqa)"].items() if k != "top10"},
-              file=sys.stderr)
-        if importlib.util.find_spec("tantivy"):
-            results["tantivy"] = tantivy_engine(rows, extra, asked, work, source)
-            print("tantivy", {k: v for k, v in results["tantivy"].items() if k != "top10"}, file=sys.stderr)
-        results["bm25s (mmap)"] = bm25s_engine(rows, asked, work, source)
-        print("bm25s", {k: v for k, v in results["bm25s (mmap)"].items() if k != "top10"}, file=sys.stderr)
-        if args.copies == 1:
-            results["in memory (before)"] = in_memory(rows, asked)
+        engines = {
+            "FTS5": lambda: fts5(rows, extra, asked, work, source, segmented=False),
+            "segment + FTS5 (newsqa)": lambda: fts5(rows, extra, asked, work, source, segmented=True),
+            "tantivy": lambda: tantivy_engine(rows, extra, asked, work, source),
+            "bm25s (mmap)": lambda: bm25s_engine(rows, asked, work, source),
+            "in memory (before)": lambda: in_memory(rows, asked),
+        }
+        if args.copies > 1 or not importlib.util.find_spec("llama_index.retrievers.bm25"):
+            del engines["in memory (before)"]  # a million nodes in memory: out of reach here
+        if not importlib.util.find_spec("tantivy"):
+            del engines["tantivy"]
+        wanted = ["FTS5", *(args.engines.split(",") if args.engines else [e for e in engines if e != "FTS5"])]
+        results = {}
+        for name in wanted:
+            results[name] = engines[name]()
+            print(name, {k: v for k, v in results[name].items() if k != "top10"}, file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     texts = {p.id: p.text for p in rows}

@@ -385,16 +385,15 @@ class Store:
         ids = [w.article.id for w in writes]
         self._journal(ids)
         written = self.revision()  # what `_written_since` finds it by
-        existing = self._articles.get(ids=ids, include=[])["ids"]
+        existing = dict(self._records_of(ids))
         if existing:
             # Absent while rewritten: an old record must never describe new chunks.
-            self.lexical_index().update(removed=existing)
-            self._articles.delete(ids=existing)
+            self.lexical_index().update(removed=list(existing))
+            self._articles.delete(ids=list(existing))
             self._bump_revision()
-            # Their old passages ("document_id" is where llama-index keeps a node's
-            # article). New articles have none: `_repair` removed what killed writers left.
-            self._chunks.delete(where={"document_id": {"$in": existing}})
-            self._sentences.delete(where={"article_id": {"$in": existing}})
+            # Their old passages. New articles have none: `_repair` removed what killed
+            # writers left.
+            self._remove_parts(existing)
         nodes, span_rows, records = [], [], []
         for w in writes:
             facts = article_facts(w.article)
@@ -448,12 +447,31 @@ class Store:
         self._journal([article_id])
         # The lexical index and the record first: from then on readers no longer see the
         # article's chunks.
+        record = dict(self._records_of([article_id]))
         self.lexical_index().update(removed=[article_id])
         self._articles.delete(ids=[article_id])
         self._bump_revision()
-        self._vectors.delete(article_id)
-        self._sentences.delete(where={"article_id": article_id})
+        if record:
+            self._remove_parts(record)
+        else:  # left unfinished by a killed writer: its parts are found by their metadata
+            # ("document_id" is where llama-index keeps a node's article)
+            self._chunks.delete(where={"document_id": article_id})
+            self._sentences.delete(where={"article_id": article_id})
         self.lexical_index().update(stamp=self._stamp())
+
+    def _remove_parts(self, records: dict[str, dict[str, Any]]) -> None:
+        """Delete the chunks and sentences of whole articles (given their records) by id: a
+        delete by metadata reads the metadata of every sentence in the store (0.1 s an
+        article at 600,000 sentences)."""
+        chunks = [chunk_id(a, i) for a, meta in records.items() for i in range(int(meta["chunks"]))]
+        for at in range(0, len(chunks), self._batch):
+            part = chunks[at : at + self._batch]
+            got = self._chunks.get(ids=part, include=["metadatas"])
+            sentences = [sentence_id(c, k) for c, meta in zip(got["ids"], got["metadatas"] or [])
+                         for k in range(int(meta.get("sentences") or 0))]
+            for start in range(0, len(sentences), self._batch):
+                self._sentences.delete(ids=sentences[start : start + self._batch])
+            self._chunks.delete(ids=part)
 
     def _bump_revision(self) -> None:
         meta = dict(self._client.get_collection(ARTICLES).metadata or {})
