@@ -2,6 +2,6 @@
 
 import sys
 
-from qa.cli import main
+from ui.cli import main
 
 sys.exit(main(["chat", *sys.argv[1:]]))

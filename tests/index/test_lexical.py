@@ -21,7 +21,7 @@ from tests.conftest import NEWS, store_args
 
 pytestmark = pytest.mark.slow
 
-NEWSQA = [sys.executable, "-m", "qa.cli"]
+NEWSQA = [sys.executable, "-m", "ui.cli"]
 
 
 def _ids(store: Store, query: str, filters: Filters | None = None) -> set[str]:

@@ -21,7 +21,7 @@ from tests.conftest import settings_for
 
 pytestmark = pytest.mark.slow
 
-NEWSQA = [sys.executable, "-m", "qa.cli"]
+NEWSQA = [sys.executable, "-m", "ui.cli"]
 # An ingest in a process of its own, committing every 4 articles.
 INGEST = """
 import sys, index

@@ -25,9 +25,21 @@ def test_tiktoken_loads_from_the_local_cache() -> None:
 
 def test_importing_index_and_qa_never_imports_gradio_or_torch() -> None:
     code = (
-        "import sys, index, qa, qa.cli; "
+        "import sys, index, qa, ui.cli; "
         "bad = [m for m in ('gradio', 'torch', 'sentence_transformers') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_library_never_imports_an_interface() -> None:
+    """`index` and `qa` are the library; `ui` (the chat, the CLI) only calls them."""
+    import ast
+    from pathlib import Path
+
+    for path in [*(Path(ROOT) / "index").rglob("*.py"), *(Path(ROOT) / "qa").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not [n for n in names if n == "ui" or n.startswith("ui.")], f"{path} imports {names}"

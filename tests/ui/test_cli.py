@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from index.settings import Settings
-from qa.cli import main
+from ui.cli import main
 from tests.conftest import SEEDS, VOTES, store_args
 
 pytestmark = pytest.mark.slow
@@ -83,7 +83,7 @@ def test_the_installed_newsqa_script_runs(seeded_settings: Settings) -> None:
 
 
 def test_eval_squad_reports_every_figure(capsys, tmp_path: Path) -> None:
-    data = Path(__file__).parent / "data"
+    data = Path(__file__).parents[1] / "qa" / "data"  # the evaluator's tiny SQuAD files
     code, out, _ = _run(capsys, "eval", "squad", str(data / "tiny-squad.json"), "--store",
                         str(tmp_path / "eval"), "--out-of-corpus", str(data / "tiny-squad-other.json"),
                         "--limit", "5", "--seed", "3", "--json")
@@ -124,7 +124,7 @@ def test_filters_on_ask_and_search_and_delete_by_source(capsys, news_settings: S
 
 def test_a_written_answer_lists_what_no_passage_backs_with_why() -> None:
     from qa.answer import Answer, Citation, WrittenSentence
-    from qa.cli import format_answer
+    from ui.cli import format_answer
 
     c = Citation(1, "a", "Vote count", "wire", None, "2018-05-21", "Votes were counted.", 0,
                  "Votes were counted.", 0, 19, "a#0")
