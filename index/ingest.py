@@ -15,7 +15,7 @@ from index.chunking import Chunk, Chunker
 from index.cleaning import clean_text
 from index.duplicates import Clusters, signature
 from index.embedding import Embedder
-from index.errors import ConfigError
+from index.errors import ConfigError, StoreError
 from index.readers import Failure, discover, is_url, read_file, read_url
 from index.settings import Settings
 from index.sentences import sentence_spans
@@ -57,7 +57,8 @@ def ingest(
     source: str | None = None,
     batch_size: int = BATCH_ARTICLES,
 ) -> IngestReport:
-    """Add the articles found under `paths` (files, folders, http(s) URLs) to the store
+    """Add the articles found under `paths` (files, folders, http(s) URLs of pages or of
+    RSS/Atom feeds, whose items already in the store are not fetched again) to the store
     (created if missing).
 
     Bad files are reported in `IngestReport.failed` and skipped; the library raises only
@@ -72,10 +73,19 @@ def ingest(
     report = IngestReport(failed=list(failures))
     source = (source or "").strip() or None
 
+    def known(links: list[str]) -> set[str]:
+        """The feed items' pages that are in the store already (not fetched again)."""
+        model = embedder or Embedder.for_settings(settings)  # its name: the model loads later
+        try:
+            opened = Store.open(settings, model.name, model.dim)
+        except StoreError:  # no store yet: nothing is known
+            return set()
+        return set(opened.ids_from_origins(links))
+
     def articles() -> Iterator[Article]:
         inputs: list[Path | str] = [*files, *map(str, urls)]
         for where in _bar(inputs, "file", progress):
-            for item in read_url(where) if isinstance(where, str) else read_file(Path(where)):
+            for item in read_url(where, known=known) if isinstance(where, str) else read_file(Path(where)):
                 if isinstance(item, Failure):
                     report.failed.append(item)
                 else:

@@ -1,4 +1,5 @@
-"""Read articles from files and folders: plain text, Markdown, HTML and JSON Lines.
+"""Read articles from files and folders (plain text, Markdown, HTML and JSON Lines), web
+pages, and RSS or Atom feeds.
 
 Readers never raise for bad input: each problem becomes a `Failure` with the file (and
 line) and a reason, so one broken file never stops the rest from going in.
@@ -8,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.parse
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from index.article import Article, first_line, text_id
 from index.cleaning import DecodeError, clean_text, decode
@@ -100,8 +102,15 @@ def is_url(value: str | os.PathLike[str]) -> bool:
     return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
 
 
-def read_url(url: str, timeout: float = 20.0) -> Iterator[Article | Failure]:
-    """Fetch a web page (HTML or plain text) and read it as an article.
+FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/rdf+xml",
+              "application/xml", "text/xml"}
+
+
+def read_url(
+    url: str, timeout: float = 20.0, known: Callable[[list[str]], set[str]] = lambda links: set(),
+) -> Iterator[Article | Failure]:
+    """Fetch a web page (HTML or plain text) and read it as an article, or an RSS or Atom
+    feed and read each of its items' pages (`read_feed`).
 
     The article's origin is the URL, so ingesting the page again after it changed
     replaces the article it gave before.
@@ -129,8 +138,11 @@ def read_url(url: str, timeout: float = 20.0) -> Iterator[Article | Failure]:
     if len(data) > MAX_FILE_BYTES:
         yield Failure(url, "page too large (over 50 MiB)")
         return
+    if kind in FEED_TYPES:
+        yield from read_feed(url, data, timeout, known)
+        return
     if kind not in {"text/html", "application/xhtml+xml", "text/plain"}:
-        yield Failure(url, f"unsupported content type {kind}: pages must be HTML or plain text")
+        yield Failure(url, f"unsupported content type {kind}: pages must be HTML, plain text or a feed")
         return
     try:
         raw = decode(data)
@@ -146,6 +158,41 @@ def read_url(url: str, timeout: float = 20.0) -> Iterator[Article | Failure]:
     # A page without a site name would be named after the URL's last part: use the host.
     source = article.source if article.source != where.name else host
     yield replace(article, origin=url, url=article.url or url, source=source)
+
+
+def read_feed(
+    url: str, data: bytes, timeout: float, known: Callable[[list[str]], set[str]],
+) -> Iterator[Article | Failure]:
+    """Each item of an RSS or Atom feed, read from its page, with the item's title, date
+    and author and the feed's title as source. Items whose page is in `known(links)`
+    (already ingested) are not fetched again."""
+    import feedparser
+
+    feed = feedparser.parse(data)
+    if feed.bozo and not feed.entries:
+        yield Failure(url, f"not a feed that can be read: {feed.get('bozo_exception', 'no items')}")
+        return
+    name = clean_text(feed.feed.get("title", "")) or (urllib.parse.urlsplit(url).hostname or url)
+    items = [e for e in feed.entries if e.get("link")]
+    links = [urllib.parse.urljoin(url, e["link"]) for e in items]
+    seen = known(links)
+    for entry, link in zip(items, links):
+        if link in seen:
+            continue
+        for page in read_url(link, timeout):
+            if isinstance(page, Failure):
+                yield page
+                continue
+            when = entry.get("published_parsed") or entry.get("updated_parsed")
+            yield replace(
+                page, title=clean_text(entry.get("title", "")) or page.title, source=name,
+                published=_utc(when) if when else page.published,
+                author=clean_text(entry.get("author", "")) or page.author,
+            )
+
+
+def _utc(moment: time.struct_time) -> str:
+    return datetime(*moment[:6], tzinfo=timezone.utc).isoformat()
 
 
 def _read_text(path: Path, raw: str) -> Article | Failure:

@@ -1,4 +1,4 @@
-"""The `newsqa` command: ingest, ask, search, show, stats and chat.
+"""The `newsqa` command: ingest, watch, ask, search, show, stats and chat.
 
 The library raises; this module turns every error into one line on stderr and an exit
 status, never a traceback (set NEWSQA_DEBUG=1 to see one).
@@ -89,10 +89,20 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("ingest", parents=[common], help="add articles from files, folders and web pages")
-    p.add_argument("paths", nargs="+", metavar="PATH", help=".txt, .md, .html, .jsonl, a folder, or an http(s) URL")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help=".txt, .md, .html, .jsonl, a folder, or an http(s) URL of a page or an RSS/Atom feed")
     p.add_argument("--source", metavar="NAME", help="the outlet of every article read (e.g. bbc)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=_ingest)
+
+    p = commands.add_parser("watch", parents=[common],
+                            help="ingest files, folders, pages and feeds again every so often")
+    p.add_argument("paths", nargs="+", metavar="PATH_OR_FEED")
+    p.add_argument("--every", type=_interval, default="15m", metavar="INTERVAL",
+                   help="time between rounds: 90s, 15m, 2h (default 15m)")
+    p.add_argument("--rounds", type=int, metavar="N", help="stop after N rounds (default: never)")
+    p.add_argument("--source", metavar="NAME", help="the outlet of every article read (e.g. bbc)")
+    p.set_defaults(run=_watch)
 
     p = commands.add_parser("delete", parents=[common], help="remove articles by id or by source")
     p.add_argument("article_ids", nargs="*", metavar="ARTICLE_ID")
@@ -170,6 +180,44 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         print(report.summary())
         print(f"store: {settings.where}")
     return 0 if not report.failed or report.added or report.unchanged or report.replaced else 1
+
+
+def _interval(text: str) -> float:
+    """Seconds in "90s", "15m" or "2h" (a bare number is seconds)."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    value, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(value) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an interval: use e.g. 90s, 15m or 2h") from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: an interval cannot be negative")
+    return seconds
+
+
+def _watch(args: argparse.Namespace, settings: Settings) -> int:
+    """Ingest the paths now and every `--every`, one line per round; feeds fetch only
+    their new items. A round that fails (another writer holds the store) says why and
+    the next one tries again."""
+    import time
+    from datetime import datetime
+
+    from index.embedding import Embedder
+
+    embedder = Embedder.for_settings(settings)  # loaded once, for every round
+    for round_ in range(1, (args.rounds or sys.maxsize) + 1):
+        stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+        try:
+            report = index.ingest(args.paths, settings=settings, source=args.source,
+                                  embedder=embedder, progress=False)
+            failures = "".join(f"; failed: {f.location}: {f.reason}" for f in report.failed)
+            said = report.summary().splitlines()[0] + failures
+        except NewsQAError as error:
+            said = f"skipped: {error}"
+        print(f"{stamp} round {round_}: {said}", flush=True)
+        if round_ != args.rounds:
+            time.sleep(args.every)
+    return 0
 
 
 def _delete(args: argparse.Namespace, settings: Settings) -> int:

@@ -53,7 +53,7 @@ def test_unusable_urls_fail_with_a_reason(site: str) -> None:
     ]}
     assert reasons[f"{site}/missing"] == ["the server answered 404 Not Found"]
     assert reasons[f"{site}/logo.png"] == [
-        "unsupported content type image/png: pages must be HTML or plain text"]
+        "unsupported content type image/png: pages must be HTML, plain text or a feed"]
     [refused] = reasons[closed]
     assert refused.startswith("cannot fetch it:") and "refused" in refused
 
