@@ -108,6 +108,7 @@ FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/rdf+xm
 
 def read_url(
     url: str, timeout: float = 20.0, known: Callable[[list[str]], set[str]] = lambda links: set(),
+    feeds: bool = True,
 ) -> Iterator[Article | Failure]:
     """Fetch a web page (HTML or plain text) and read it as an article, or an RSS or Atom
     feed and read each of its items' pages (`read_feed`).
@@ -138,7 +139,7 @@ def read_url(
     if len(data) > MAX_FILE_BYTES:
         yield Failure(url, "page too large (over 50 MiB)")
         return
-    if kind in FEED_TYPES:
+    if kind in FEED_TYPES and feeds:
         yield from read_feed(url, data, timeout, known)
         return
     if kind not in {"text/html", "application/xhtml+xml", "text/plain"}:
@@ -179,7 +180,7 @@ def read_feed(
     for entry, link in zip(items, links):
         if link in seen:
             continue
-        for page in read_url(link, timeout):
+        for page in read_url(link, timeout, feeds=False):  # an item is a page, never a feed again
             if isinstance(page, Failure):
                 yield page
                 continue

@@ -69,13 +69,14 @@ def test_a_feed_is_ingested_item_by_item_and_again_only_for_new_items(store_sett
 def test_an_atom_feed_and_a_broken_one(embedded_settings: Settings) -> None:
     pages = _pages()
     with web_pages(pages) as base:
-        pages["/atom"] = (200, "application/atom+xml", _atom(base, ["/news/crane", "/news/missing"]))
+        pages["/atom"] = (200, "application/atom+xml", _atom(base, ["/news/crane", "/news/missing", "/atom"]))
         pages["/broken"] = (200, "application/rss+xml", b"<rss><channel><title>x")
         report = index.ingest([f"{base}/atom", f"{base}/broken"], settings=embedded_settings, progress=False)
     assert len(report.added) == 1
     reasons = {f.location: f.reason for f in report.failed}
     assert "404" in reasons[f"{base}/news/missing"]  # an item whose page is gone: skipped, said why
     assert "not a feed" in reasons[f"{base}/broken"]
+    assert "content type application/atom+xml" in reasons[f"{base}/atom"]  # an item linking to a feed
     entry = index.open_store(settings=embedded_settings).catalog()[0]
     assert (entry.source, entry.published) == ("Calais Courier", "2005-03-02T10:00:00+00:00")
 
