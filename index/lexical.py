@@ -23,9 +23,10 @@ import math
 import sqlite3
 import threading
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from index import segment
 from index.duplicates import band_keys
@@ -106,23 +107,17 @@ class LexicalIndex:
         self.path = path
         self._local = threading.local()
         self._segment: Segment | None = None  # as loaded by this process
-        self._segment_dead = ""  # the version of the deleted rows it masks
         self._loading = threading.Lock()
         self.articles = _Articles(self)
         db = self._connection()
         if _version(db) == VERSION:
             return
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(db):
             # executescript would commit first: each statement alone keeps them in one transaction.
             if _version(db) not in (None, VERSION):  # another layout: start again
                 _run(db, _DROP)
             _run(db, _SCHEMA)
             db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('version', ?)", (str(VERSION),))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -191,10 +186,9 @@ class LexicalIndex:
                     self._segment = Segment.load(self.path.parent / meta["segment"], int(meta["segment_row"]))
                 except FileNotFoundError:  # replaced between the two reads: FTS5 alone, this once
                     return None
-                self._segment_dead = ""
-            if self._segment_dead != meta.get("dead", ""):
-                self._segment.set_dead(frozenset(r[0] for r in self._connection().execute("SELECT rowid FROM dead")))
-                self._segment_dead = meta.get("dead", "")
+            if self._segment.dead_version != meta.get("dead", ""):
+                dead = frozenset(r[0] for r in self._connection().execute("SELECT rowid FROM dead"))
+                self._segment.set_dead(dead, meta.get("dead", ""))
             return self._segment
 
     def document_frequencies(self, words: Iterable[str]) -> dict[str, int]:
@@ -215,9 +209,6 @@ class LexicalIndex:
         frequencies = self.document_frequencies(words)
         size = self.size
         return {w: _idf(size, frequencies.get(w, 0)) for w in words}
-
-    def idf(self, word: str) -> float:
-        return _idf(self.size, self.document_frequencies([word]).get(word, 0))
 
     def complete(self, article_ids: Iterable[str]) -> set[str]:
         """Those of the articles that readers may see at the index's revision."""
@@ -269,8 +260,7 @@ class LexicalIndex:
         what `articles` held before; then hold `articles`, complete, with their `passages`;
         then record `stamp` (None: leave it as it was)."""
         db = self._connection()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(db):
             if clear:
                 for table in ("articles", "passages", "words", "bands", "dead", "frequencies"):
                     db.execute(f"DELETE FROM {table}")
@@ -304,10 +294,6 @@ class LexicalIndex:
                 facts.update(revision=stamp[0], store=stamp[1])
             db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                            [(k, str(v)) for k, v in facts.items()])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         if clear:
             segment.remove_others(self.path.parent, keep=None)
 
@@ -324,15 +310,10 @@ class LexicalIndex:
         if built is None:
             return
         folder, last_row = built
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(db):
             db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                            [("segment", folder.name), ("segment_row", str(last_row)), ("dead", folder.name)])
             db.execute("DELETE FROM dead")  # the new segment holds no deleted passage
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         segment.remove_others(self.path.parent, keep=folder.name)
 
     @staticmethod
@@ -370,6 +351,18 @@ class _Articles:
 
     def __contains__(self, article_id: object) -> bool:
         return isinstance(article_id, str) and bool(self._index.complete([article_id]))
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taken at once (not on the first write), rolled back on any error."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def _run(db: sqlite3.Connection, script: str) -> None:

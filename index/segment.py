@@ -39,7 +39,7 @@ class Segment:
     source_keys: list[str]
     days: np.ndarray
     model: object  # bm25s.BM25
-    dead: frozenset[int] = frozenset()
+    dead_version: str = ""  # which set of deleted rows it masks (the index's meta "dead")
     _alive: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     _masks: dict[Filters, np.ndarray] = field(default_factory=dict)
 
@@ -52,12 +52,12 @@ class Segment:
         segment = cls(folder, last_row, np.load(folder / "rows.npy", mmap_mode="r"),
                       np.load(folder / "sources.npy", mmap_mode="r"), facts["source_keys"],
                       np.load(folder / "days.npy", mmap_mode="r"), model)
-        segment.set_dead(frozenset())
+        segment.set_dead(frozenset(), "")
         return segment
 
-    def set_dead(self, dead: frozenset[int]) -> None:
-        """Mask out the rows deleted since the segment was built."""
-        self.dead = dead
+    def set_dead(self, dead: frozenset[int], version: str) -> None:
+        """Mask out the rows deleted since the segment was built (`version` names the set)."""
+        self.dead_version = version
         alive = np.ones(len(self.rows), dtype=np.float32)
         if dead:
             alive[np.isin(self.rows, np.fromiter(dead, dtype=np.int64))] = 0
