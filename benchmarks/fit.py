@@ -30,7 +30,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Container, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -267,7 +267,7 @@ class _LexicalWithout:
     def __init__(self, full: LexicalIndex, article_id: str, texts: list[str]) -> None:
         self._full, self._prefix = full, f"{article_id}#"
         self._without = document_frequencies_without(full, texts)
-        self.articles = full.articles
+        self.complete = full.complete
 
     def search(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         hits = self._full.search(query, k + 400, filters)
@@ -294,7 +294,8 @@ class _StoreWithout:
         self._store, self._article_id = store, article_id
 
     def dense(
-        self, query: np.ndarray, k: int, filters: Filters | None = None, complete: Container[str] | None = None,
+        self, query: np.ndarray, k: int, filters: Filters | None = None,
+        complete: Callable[[Iterable[str]], set[str]] | None = None,
     ) -> list[tuple[StoredChunk, float]]:
         hits = self._store.dense(query, k + 400, filters, complete)
         return [hit for hit in hits if hit[0].article_id != self._article_id][:k]

@@ -48,7 +48,7 @@ K = 50  # what retrieval asks for
 
 def passages(store: Path) -> list[LexicalPassage]:
     opened = index.open_store(settings=Settings.from_env(store=store))
-    found = list(opened._passages(opened.article_ids()))
+    found = list(opened._passages(opened.lexical().listing().newest))  # every article
     found.sort(key=lambda p: p.id)
     return found
 

@@ -108,7 +108,6 @@ class LexicalIndex:
         self._local = threading.local()
         self._segment: Segment | None = None  # as loaded by this process
         self._loading = threading.Lock()
-        self.articles = _Articles(self)
         db = self._connection()
         if _version(db) == VERSION:
             return
@@ -341,16 +340,6 @@ class LexicalIndex:
         if db is not None:
             db.close()
             self._local.db = None
-
-
-class _Articles:
-    """`article_id in index.articles`: one indexed lookup, not a set of every id."""
-
-    def __init__(self, index: LexicalIndex) -> None:
-        self._index = index
-
-    def __contains__(self, article_id: object) -> bool:
-        return isinstance(article_id, str) and bool(self._index.complete([article_id]))
 
 
 @contextmanager

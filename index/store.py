@@ -35,7 +35,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Container, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -176,6 +176,11 @@ def _reason(error: Exception) -> str:
 
 def chunk_id(article_id: str, index: int) -> str:
     return f"{article_id}#{index}"
+
+
+def _chunk_ids(articles: Iterable[tuple[str, int]]) -> list[str]:
+    """The ids of the chunks of whole articles, given (article id, its number of chunks)."""
+    return [chunk_id(article_id, i) for article_id, count in articles for i in range(count)]
 
 
 def sentence_id(chunk: str, index: int) -> str:
@@ -463,7 +468,7 @@ class Store:
         """Delete the chunks and sentences of whole articles (given their records) by id: a
         delete by metadata reads the metadata of every sentence in the store (0.1 s an
         article at 600,000 sentences)."""
-        chunks = [chunk_id(a, i) for a, meta in records.items() for i in range(int(meta["chunks"]))]
+        chunks = _chunk_ids((a, int(meta["chunks"])) for a, meta in records.items())
         for at in range(0, len(chunks), self._batch):
             part = chunks[at : at + self._batch]
             got = self._chunks.get(ids=part, include=["metadatas"])
@@ -518,8 +523,7 @@ class Store:
             return
         if stamp is None or stamp[1] != now[1]:  # never built, another version's or store's
             listed = [_listed(i, meta) for i, meta in self._records()]
-            present = {a.id for a in listed}
-            lexical.update(articles=listed, passages=self._passages(present), stamp=now, clear=True)
+            lexical.update(articles=listed, passages=self._passages(listed), stamp=now, clear=True)
             lexical.refresh_segment()
             return
         present = self.article_ids()
@@ -527,7 +531,7 @@ class Store:
         changed = sorted((present - indexed) | (set(self._written_since(stamp[0])) & present))
         listed = [_listed(i, meta) for at in range(0, len(changed), _PAGE)
                   for i, meta in self._records_of(changed[at : at + _PAGE])]
-        lexical.update(articles=listed, passages=self._passages({a.id for a in listed}, every=False),
+        lexical.update(articles=listed, passages=self._passages(listed, every=False),
                        removed=sorted(indexed - present), stamp=now)
         lexical.refresh_segment()
 
@@ -538,19 +542,19 @@ class Store:
         got = self._articles.get(ids=article_ids, include=["metadatas"])
         return zip(got["ids"], got["metadatas"] or [])
 
-    def _passages(self, article_ids: set[str], every: bool = True) -> Iterator[LexicalPassage]:
+    def _passages(self, articles: Sequence[LexicalArticle], every: bool = True) -> Iterator[LexicalPassage]:
         """The chunks of these articles, read in pages of the whole collection (`every`)
-        or by article (for a few)."""
+        or, for a few, by id (as `_remove_parts` does)."""
+        wanted = {a.id for a in articles}
         if every:
             pages: Iterable[Any] = _pages(self._chunks, ["documents", "metadatas"])
         else:
-            ids = sorted(article_ids)
-            pages = (self._chunks.get(where={"article_id": {"$in": ids[at : at + _CHECK]}},
-                                      include=["documents", "metadatas"])
-                     for at in range(0, len(ids), _CHECK))
+            ids = _chunk_ids((a.id, a.chunks) for a in articles)
+            pages = (self._chunks.get(ids=ids[at : at + self._batch], include=["documents", "metadatas"])
+                     for at in range(0, len(ids), self._batch))
         for page in pages:
             for chunk, text, meta in zip(page["ids"], page["documents"], page["metadatas"]):
-                if meta["article_id"] in article_ids:
+                if meta["article_id"] in wanted:
                     yield LexicalPassage(chunk, str(meta["article_id"]), str(meta["source_key"]),
                                          int(meta["published_day"]), text)
 
@@ -648,12 +652,12 @@ class Store:
 
     def dense(
         self, query: np.ndarray, k: int, filters: Filters | None = None,
-        complete: Container[str] | None = None,
+        complete: Callable[[Iterable[str]], set[str]] | None = None,
     ) -> list[tuple[StoredChunk, float]]:
         """The k chunks nearest to the query vector that pass `filters`, with their cosine.
 
-        Chunks of articles not in `complete` (being written, or left by a killed writer)
-        are dropped.
+        Chunks of articles that `complete` (article ids to those complete, e.g. the lexical
+        index's) leaves out, being written or left by a killed writer, are dropped.
         """
         size = self._chunks.count()
         k = min(k, size)
@@ -670,7 +674,10 @@ class Store:
                 found = self._query(query, k, where)
         else:
             found = self._query(query, k, where)
-        return [hit for hit in found if complete is None or hit[0].article_id in complete]
+        if complete is None:
+            return found
+        whole = complete({chunk.article_id for chunk, _ in found})  # one lookup for all the hits
+        return [hit for hit in found if hit[0].article_id in whole]
 
     def _query(
         self, query: np.ndarray, k: int, where: dict[str, Any] | None = None

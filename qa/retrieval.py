@@ -81,7 +81,7 @@ class Retriever:
         vector = self.embedder.encode_one(query) if query_vector is None else query_vector
         lexical_index = lexical_index or self.lexical()
         candidates = Candidates(
-            self.store.dense(vector, CANDIDATES, filters, lexical_index.articles),
+            self.store.dense(vector, CANDIDATES, filters, lexical_index.complete),
             lexical_index.search(query, CANDIDATES, filters),
         )
         if self.mode == "dense":

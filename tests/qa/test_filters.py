@@ -39,4 +39,4 @@ def test_a_running_engine_forgets_deleted_articles(news_settings: Settings) -> N
     assert "bbc-ferry" in _articles(engine.search(FERRY))
     index.delete(["bbc-ferry"], settings=news_settings)
     assert "bbc-ferry" not in _articles(engine.search(FERRY))
-    assert "bbc-ferry" not in engine.retriever.lexical().articles
+    assert "bbc-ferry" not in engine.retriever.lexical().complete(["bbc-ferry"])
