@@ -56,6 +56,7 @@ def ingest(
     progress: bool | None = None,
     source: str | None = None,
     batch_size: int = BATCH_ARTICLES,
+    public_urls_only: bool = False,
 ) -> IngestReport:
     """Add the articles found under `paths` (files, folders, http(s) URLs of pages or of
     RSS/Atom feeds, whose items already in the store are not fetched again) to the store
@@ -64,7 +65,9 @@ def ingest(
     Bad files are reported in `IngestReport.failed` and skipped; the library raises only
     for problems with the store or the model. `progress=None` shows a bar on a terminal.
     `source` names the outlet of every article read (plain text files have none).
-    `batch_size` articles are embedded and committed together.
+    `batch_size` articles are embedded and committed together. `public_urls_only`: URLs
+    whose host is a loopback, private or link-local address fail instead of being
+    fetched (for URLs that a server's users give it; see `index.web`).
     """
     settings = Settings.resolve(store, settings)
     paths = list(paths)
@@ -85,7 +88,9 @@ def ingest(
     def articles() -> Iterator[Article]:
         inputs: list[Path | str] = [*files, *map(str, urls)]
         for where in _bar(inputs, "file", progress):
-            for item in read_url(where, known=known) if isinstance(where, str) else read_file(Path(where)):
+            items = (read_url(where, known=known, public_only=public_urls_only) if isinstance(where, str)
+                     else read_file(Path(where)))
+            for item in items:
                 if isinstance(item, Failure):
                     report.failed.append(item)
                 else:

@@ -240,6 +240,21 @@ class LexicalIndex:
             newest=[LexicalArticle(*row) for row in rows],
         )
 
+    def page(self, offset: int, limit: int, filters: Filters | None = None) -> tuple[int, list[LexicalArticle]]:
+        """How many articles have a passage that passes `filters`, and `limit` of them from
+        `offset`, in `listing`'s order."""
+        where, params = "1", []
+        if filters:
+            test, params = filters.sql()
+            where = f"id IN (SELECT article_id FROM passages WHERE {test})"
+        db = self._connection()
+        total = db.execute(f"SELECT count(*) FROM articles WHERE {where}", params).fetchone()[0]
+        rows = db.execute(
+            "SELECT id, title, source, published, url, chunks, cluster FROM articles "
+            f"WHERE {where} ORDER BY published DESC, title_key, id LIMIT ? OFFSET ?",
+            [*params, limit, offset]).fetchall()
+        return int(total), [LexicalArticle(*row) for row in rows]
+
     def near_duplicates(self, keys: Sequence[bytes]) -> dict[str, str]:
         """{article id: cluster} of the articles holding any of these LSH keys."""
         if not keys:

@@ -108,27 +108,30 @@ FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/rdf+xm
 
 def read_url(
     url: str, timeout: float = 20.0, known: Callable[[list[str]], set[str]] = lambda links: set(),
-    feeds: bool = True,
+    feeds: bool = True, public_only: bool = False,
 ) -> Iterator[Article | Failure]:
     """Fetch a web page (HTML or plain text) and read it as an article, or an RSS or Atom
     feed and read each of its items' pages (`read_feed`).
 
     The article's origin is the URL, so ingesting the page again after it changed
-    replaces the article it gave before.
+    replaces the article it gave before. `public_only`: refuse (as a `Failure`) any URL,
+    redirect or feed item whose host has a loopback, private or link-local address
+    (`index.web`), as a server must for the URLs its users give it.
     """
     import urllib.error
-    import urllib.request
 
-    request = urllib.request.Request(url, headers={"User-Agent": "newsqa (+https://pypi.org)"})
+    from index.web import RefusedAddress, open_url
+
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with open_url(url, timeout, public_only) as response:
             kind = response.headers.get_content_type()
             data = response.read(MAX_FILE_BYTES + 1)
     except urllib.error.HTTPError as error:
         yield Failure(url, f"the server answered {error.code} {error.reason}")
         return
     except urllib.error.URLError as error:
-        yield Failure(url, f"cannot fetch it: {error.reason}")
+        refused = isinstance(error.reason, RefusedAddress)
+        yield Failure(url, str(error.reason) if refused else f"cannot fetch it: {error.reason}")
         return
     except (TimeoutError, OSError) as error:
         yield Failure(url, f"cannot fetch it: {error}")
@@ -140,7 +143,7 @@ def read_url(
         yield Failure(url, "page too large (over 50 MiB)")
         return
     if kind in FEED_TYPES and feeds:
-        yield from read_feed(url, data, timeout, known)
+        yield from read_feed(url, data, timeout, known, public_only)
         return
     if kind not in {"text/html", "application/xhtml+xml", "text/plain"}:
         yield Failure(url, f"unsupported content type {kind}: pages must be HTML, plain text or a feed")
@@ -163,6 +166,7 @@ def read_url(
 
 def read_feed(
     url: str, data: bytes, timeout: float, known: Callable[[list[str]], set[str]],
+    public_only: bool = False,
 ) -> Iterator[Article | Failure]:
     """Each item of an RSS or Atom feed, read from its page, with the item's title, date
     and author and the feed's title as source. Items whose page is in `known(links)`
@@ -180,7 +184,8 @@ def read_feed(
     for entry, link in zip(items, links):
         if link in seen:
             continue
-        for page in read_url(link, timeout, feeds=False):  # an item is a page, never a feed again
+        # An item is a page, never a feed again.
+        for page in read_url(link, timeout, feeds=False, public_only=public_only):
             if isinstance(page, Failure):
                 yield page
                 continue
@@ -239,12 +244,15 @@ def _read_jsonl(path: Path, raw: str) -> Iterator[Article | Failure]:
             yield Failure(where, f"invalid JSON: {error.msg} at column {error.colno}")
             continue
         try:
-            yield _record_to_article(record, default_source=path.name)
+            yield article_from_record(record, default_source=path.name)
         except ValueError as error:
             yield Failure(where, str(error))
 
 
-def _record_to_article(record: Any, default_source: str) -> Article:
+def article_from_record(record: Any, default_source: str) -> Article:
+    """An article from a JSON object (a JSON Lines line, an API request's article): "text"
+    required; "id", "title", "url", "source", "published", "author" optional. Raises
+    ValueError saying what is wrong."""
     if not isinstance(record, dict):
         raise ValueError("each line must be a JSON object with at least a \"text\" field")
     raw_text = record.get("text")

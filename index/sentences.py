@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from nltk.tokenize.punkt import PunktTokenizer
+if TYPE_CHECKING:
+    from nltk.tokenize.punkt import PunktTokenizer
 
 _LINE = re.compile(r"[^\n]+")
 
@@ -23,6 +25,10 @@ RULES = 2
 
 @lru_cache(maxsize=1)
 def _punkt() -> PunktTokenizer:
+    # nltk takes most of a second to import: only what splits text pays for it (not
+    # `newsqa ask --server`, say).
+    from nltk.tokenize.punkt import PunktTokenizer
+
     # Loads the English model from llama-index-core's bundled nltk data (NLTK_DATA).
     punkt = PunktTokenizer("english")
     punkt._params.abbrev_types.update(_ABBREVIATIONS)

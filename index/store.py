@@ -170,6 +170,11 @@ def _has_database(admin: AdminAPI, name: str) -> bool:
     return True
 
 
+def _entry(article: LexicalArticle) -> ArticleEntry:
+    return ArticleEntry(id=article.id, title=article.title, source=article.source,
+                        published=article.published or None, url=article.url or None, chunks=article.chunks)
+
+
 def _reason(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
@@ -616,12 +621,13 @@ class Store:
     def overview(self, newest: int | None = None) -> tuple[StoreStats, list[ArticleEntry]]:
         """`stats()` and `catalog(newest)` from one indexed read of the lexical index."""
         listing = self.lexical().listing(newest)
-        entries = [
-            ArticleEntry(id=a.id, title=a.title, source=a.source, published=a.published or None,
-                         url=a.url or None, chunks=a.chunks)
-            for a in listing.newest
-        ]
-        return self._stats(listing), entries
+        return self._stats(listing), [_entry(a) for a in listing.newest]
+
+    def page(self, offset: int = 0, limit: int = 50, filters: Filters | None = None) -> tuple[int, list[ArticleEntry]]:
+        """How many articles pass `filters`, and `limit` of them from `offset`, in the
+        order of `catalog`."""
+        total, articles = self.lexical().page(offset, limit, filters)
+        return total, [_entry(a) for a in articles]
 
     def _stats(self, listing: Listing) -> StoreStats:
         return StoreStats(

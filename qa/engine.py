@@ -101,10 +101,12 @@ class Engine:
         return self.reply(question, history, filters).answer
 
     def reply(
-        self, question: str, history: Sequence[str] = (), filters: Filters | None = None
+        self, question: str, history: Sequence[str] = (), filters: Filters | None = None,
+        written: bool = True,
     ) -> Reply:
-        """The answer together with the ranked passages it was drawn from."""
-        *_, reply = self.stream(question, history, filters)
+        """The answer together with the ranked passages it was drawn from; `written` as
+        for `stream`."""
+        *_, reply = self.stream(question, history, filters, written)
         assert isinstance(reply, Reply)
         return reply
 

@@ -75,13 +75,16 @@ def serving(command: list[str], url: str, log: Path, what: str, timeout: float =
 @contextmanager
 def web_pages(pages: dict[str, tuple[int, str, bytes]]) -> Iterator[str]:
     """A real HTTP server on a free loopback port serving `pages`, by path: (status,
-    content type, body); any other path is a 404. Yields its base URL."""
+    content type, body), where a redirect's body is its Location; any other path is a
+    404. Yields its base URL."""
 
     class Pages(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
             status, kind, body = pages.get(self.path, (404, "text/plain", b"no such page"))
             self.send_response(status)
             self.send_header("Content-Type", kind)
+            if 300 <= status < 400:
+                self.send_header("Location", body.decode())
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

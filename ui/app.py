@@ -8,16 +8,17 @@ ingest as the CLI, one request at a time (the others wait in Gradio's queue).
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import index  # noqa: F401  (offline switches, Gradio analytics off, before gradio loads)
 from index.errors import ArticleNotFound, ConfigError, NewsQAError
 from index.filters import Filters
 from index.ingest import IngestReport
-from index.readers import SUPPORTED
+from index.readers import SUPPORTED, is_url
 from index.settings import Settings
 from index.store import ArticleEntry, Store, StoreStats, StoredArticle
 from qa.answer import Answer
@@ -48,6 +49,7 @@ class Options:
     port: int = 7860
     auth: tuple[str, str] | None = None  # (user, password): required off loopback
     max_upload_mb: int = 10
+    allow_private_urls: bool = False  # fetch pasted URLs on loopback, private, link-local addresses
 
     def __post_init__(self) -> None:
         if self.host not in LOOPBACK and self.auth is None:
@@ -58,19 +60,13 @@ class Options:
         if self.max_upload_mb < 1:
             raise ConfigError(f"--max-upload-mb {self.max_upload_mb}: use at least 1")
 
-    @staticmethod
-    def parse_auth(value: str | None) -> tuple[str, str] | None:
-        """"user:password" (from the environment or the first line of a file)."""
-        if not value or not value.strip():
-            return None
-        user, colon, password = value.strip().partition(":")
-        if not colon or not user or not password:
-            raise ConfigError("chat login: write it as user:password, both non-empty")
-        return user, password
 
-
-def build_app(engine: Engine) -> gr.Blocks:
+def build_app(engine: Engine, public_urls_only: bool = True, writes: threading.Lock | None = None) -> gr.Blocks:
+    """The page. `public_urls_only`: a pasted URL on a loopback, private or link-local
+    address is refused (see `index.web`); `writes` serialises the page's changes of the
+    store with those of other parts of this process (the HTTP API beside it)."""
     store = engine.store
+    writes = writes or threading.Lock()
 
     def ask(
         question: str, chat: list[Message], asked: list[str],
@@ -84,29 +80,17 @@ def build_app(engine: Engine) -> gr.Blocks:
         return [], sources_html(None), [], ""
 
     def add(files: Sequence[str] | None, url: str, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
-        targets = [str(f) for f in files or []] + ([url.strip()] if url and url.strip() else [])
-        if not targets:
-            return ([["", "nothing to add", "choose files or paste a URL"]], *_panels(), None, "")
-        rows = []
-        for target in progress.tqdm(targets, desc="Adding articles", unit="file"):
-            name = Path(target).name if not target.startswith(("http://", "https://")) else target
-            try:
-                report = index.ingest([target], settings=engine.settings, embedder=engine.embedder, progress=False)
-            except NewsQAError as error:
-                rows.append([name, "failed", str(error)])
-                continue
-            except Exception:
-                log.exception("adding %s failed", name)
-                rows.append([name, "failed", "an unexpected error; see the server's log"])
-                continue
-            rows.append([name, *outcome(report)])
+        with writes:
+            rows = add_articles(engine, [str(f) for f in files or []], url, public_urls_only,
+                                lambda targets: progress.tqdm(targets, desc="Adding articles", unit="file"))
         return (rows, *_panels(), None, "")
 
     def remove(article_id: str | None) -> tuple[Any, ...]:
         if not article_id:
             return ("Choose an article to delete.", *_panels())
         try:
-            report = index.delete([article_id], settings=engine.settings)
+            with writes:
+                report = index.delete([article_id], settings=engine.settings)
             said = f"Deleted {article_id}." if report.deleted else f"{article_id} was not in the store."
         except NewsQAError as error:
             said = f"Sorry: {error}."
@@ -209,6 +193,36 @@ def build_app(engine: Engine) -> gr.Blocks:
         delete_button.click(remove, [doomed], [deleted, *panels],
                             concurrency_limit=1, concurrency_id="store")
     return app
+
+
+def add_articles(
+    engine: Engine, files: Sequence[str], url: str | None, public_urls_only: bool = True,
+    each: Callable[[list[str]], Iterable[str]] = lambda targets: targets,
+) -> list[list[str]]:
+    """Ingest uploaded files and a pasted URL; a row for each: name, outcome, details.
+    The URL box takes web addresses only: a path typed there is not read from the
+    server's disk."""
+    url = (url or "").strip()
+    if url and not is_url(url):
+        return [[url, "failed", "not a web address: paste an http:// or https:// URL"]]
+    targets = [*files, *([url] if url else [])]
+    if not targets:
+        return [["", "nothing to add", "choose files or paste a URL"]]
+    rows = []
+    for target in each(targets):
+        name = target if is_url(target) else Path(target).name
+        try:
+            report = index.ingest([target], settings=engine.settings, embedder=engine.embedder,
+                                  progress=False, public_urls_only=public_urls_only)
+        except NewsQAError as error:
+            rows.append([name, "failed", str(error)])
+            continue
+        except Exception:
+            log.exception("adding %s failed", name)
+            rows.append([name, "failed", "an unexpected error; see the server's log"])
+            continue
+        rows.append([name, *outcome(report)])
+    return rows
 
 
 def respond(
@@ -324,9 +338,24 @@ def launch(settings: Settings, options: Options = Options()) -> None:
     engine.retriever.lexical()  # catch the lexical index up and load the model before the
     engine.embedder.encode_one("warm up")  # first question, not during it
     engine.writer()  # and the LLM, when one is configured (a GGUF file loads here)
-    blocked = [str(settings.store)] if not settings.server else []
-    build_app(engine).queue(default_concurrency_limit=1).launch(
+    build_app(engine, not options.allow_private_urls).queue(default_concurrency_limit=1).launch(
         server_name=options.host, server_port=options.port, share=False, show_error=False,
         footer_links=[], css=CSS, quiet=False, auth=options.auth,
-        max_file_size=f"{options.max_upload_mb}mb", blocked_paths=blocked,
+        max_file_size=f"{options.max_upload_mb}mb", blocked_paths=_blocked(settings),
     )
+
+
+def mount_chat(
+    app: Any, engine: Engine, auth: tuple[str, str] | None, max_upload_mb: int, public_urls_only: bool,
+    writes: threading.Lock,
+) -> None:
+    """The page at / of a FastAPI app (`newsqa serve --chat`), on the same engine."""
+    page = build_app(engine, public_urls_only, writes).queue(default_concurrency_limit=1)
+    gr.mount_gradio_app(
+        app, page, path="/", auth=auth, footer_links=[], css=CSS, show_error=False,
+        max_file_size=f"{max_upload_mb}mb", blocked_paths=_blocked(engine.settings),
+    )
+
+
+def _blocked(settings: Settings) -> list[str]:
+    return [str(settings.store)] if not settings.server else []

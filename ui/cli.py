@@ -1,4 +1,4 @@
-"""The `newsqa` command: ingest, watch, ask, search, show, stats and chat.
+"""The `newsqa` command: ingest, watch, ask, search, show, stats, chat, serve and mcp.
 
 The library raises; this module turns every error into one line on stderr and an exit
 status, never a traceback (set NEWSQA_DEBUG=1 to see one).
@@ -111,12 +111,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=_delete)
 
-    p = commands.add_parser("ask", parents=[common, narrowing, writing], help="answer a question with citations")
+    remote = argparse.ArgumentParser(add_help=False)
+    remote.add_argument("--server", metavar="URL", default=os.environ.get("NEWSQA_SERVER") or None,
+                        help="ask a running `newsqa serve` instead of loading the model here "
+                             "(env NEWSQA_SERVER; its key from NEWSQA_API_KEY)")
+
+    p = commands.add_parser("ask", parents=[common, narrowing, writing, remote], help="answer a question with citations")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.set_defaults(run=_ask)
 
-    p = commands.add_parser("search", parents=[common, narrowing], help="show the ranked passages for a query")
+    p = commands.add_parser("search", parents=[common, narrowing, remote], help="show the ranked passages for a query")
     p.add_argument("query")
     p.add_argument("-k", type=int, default=10, help="how many passages (default 10)")
     p.add_argument("--json", action="store_true")
@@ -164,8 +169,33 @@ def _parser() -> argparse.ArgumentParser:
                         "(or NEWSQA_CHAT_AUTH); required with any --host but loopback")
     p.add_argument("--max-upload-mb", type=int, default=10,
                    help="largest file the articles panel accepts (default 10)")
+    p.add_argument("--allow-private-urls", action="store_true", help=PRIVATE_URLS)
     p.set_defaults(run=_chat)
+
+    p = commands.add_parser(
+        "serve", parents=[common, writing], help="serve the HTTP API (OpenAI-compatible chat, search, articles)",
+        description="An HTTP API over the store: OpenAI-compatible /v1/chat/completions whose replies "
+                    "carry their citations, and /v1/answers, /v1/search, /v1/articles, /v1/stats. "
+                    "Its schema is at /openapi.json, its docs at /docs. Any --host but loopback needs "
+                    "NEWSQA_API_KEY, which clients then send as Authorization: Bearer KEY.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--read-only", action="store_true", help="refuse ingest and delete (403)")
+    p.add_argument("--allow-private-urls", action="store_true", help=PRIVATE_URLS)
+    p.add_argument("--max-request-mb", type=int, default=10, help="largest request body (default 10)")
+    p.add_argument("--chat", action="store_true", help="also serve the web chat at /, on the same engine")
+    p.add_argument("--auth-file", type=Path, metavar="FILE",
+                   help="the chat's login (with --chat), as for newsqa chat (or NEWSQA_CHAT_AUTH)")
+    p.set_defaults(run=_serve)
+
+    p = commands.add_parser("mcp", parents=[common],
+                            help="serve the tools search_news, ask_news and get_article to an agent (MCP, stdio)")
+    p.set_defaults(run=_mcp)
     return parser
+
+
+PRIVATE_URLS = ("also fetch URLs whose host is a loopback, private or link-local address "
+                "(refused by default: users could reach the server's own network)")
 
 
 def _print_json(data: Any) -> None:
@@ -233,9 +263,14 @@ def _filters(args: argparse.Namespace) -> index.Filters:
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
-    import qa
+    if args.server:
+        from ui.client import Client
 
-    answer = qa.ask(args.question, settings=settings, filters=_filters(args))
+        answer = Client(args.server).answer(args.question, filters=_filters(args))
+    else:
+        import qa
+
+        answer = qa.ask(args.question, settings=settings, filters=_filters(args))
     if args.json:
         _print_json(answer.to_dict())
     else:
@@ -282,19 +317,24 @@ def format_answer(answer: Answer, bold: Callable[[str], str] = _star_bold) -> st
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:
-    import qa
+    if args.server:
+        from ui.client import Client
 
-    passages = qa.search(args.query, k=args.k, settings=settings, filters=_filters(args))
-    if args.json:
-        _print_json([
+        found = Client(args.server).search(args.query, args.k, _filters(args))
+    else:
+        import qa
+
+        found = [
             {"article_id": p.article_id, "chunk_id": p.chunk.id, "title": p.chunk.title,
              "score": p.score, "dense": p.dense, "lexical": p.lexical, "text": p.text}
-            for p in passages
-        ])
+            for p in qa.search(args.query, k=args.k, settings=settings, filters=_filters(args))
+        ]
+    if args.json:
+        _print_json(found)
         return 0
-    for rank, p in enumerate(passages, start=1):
-        print(f"{rank}. {p.chunk.title} ({p.article_id}, score {p.score:.4f})")
-        print(textwrap.indent(textwrap.shorten(p.text, width=300), "   "))
+    for rank, p in enumerate(found, start=1):
+        print(f"{rank}. {p['title']} ({p['article_id']}, score {p['score']:.4f})")
+        print(textwrap.indent(textwrap.shorten(p["text"], width=300), "   "))
     return 0
 
 
@@ -378,17 +418,51 @@ def _systems(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return systems
 
 
+def _login(args: argparse.Namespace) -> tuple[str, str] | None:
+    """The chat's login, from --auth-file or NEWSQA_CHAT_AUTH."""
+    if not args.auth_file:
+        return parse_login(os.environ.get("NEWSQA_CHAT_AUTH"))
+    try:
+        return parse_login(args.auth_file.read_text(encoding="utf-8").splitlines()[0])
+    except (OSError, IndexError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read a login from {args.auth_file}: {error or 'empty file'}") from None
+
+
+def parse_login(value: str | None) -> tuple[str, str] | None:
+    """"user:password" (from the environment or the first line of a file)."""
+    if not value or not value.strip():
+        return None
+    user, colon, password = value.strip().partition(":")
+    if not colon or not user or not password:
+        raise ConfigError("chat login: write it as user:password, both non-empty")
+    return user, password
+
+
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     from ui.app import Options, launch
 
-    login = os.environ.get("NEWSQA_CHAT_AUTH")
-    if args.auth_file:
-        try:
-            login = args.auth_file.read_text(encoding="utf-8").splitlines()[0]
-        except (OSError, IndexError, UnicodeDecodeError) as error:
-            raise ConfigError(f"cannot read a login from {args.auth_file}: {error or 'empty file'}") from None
-    options = Options(args.host, args.port, Options.parse_auth(login), args.max_upload_mb)
+    options = Options(args.host, args.port, _login(args), args.max_upload_mb,
+                      args.allow_private_urls)
     launch(settings, options)
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from ui.api import ServeOptions, serve
+
+    options = ServeOptions(
+        host=args.host, port=args.port, api_key=os.environ.get("NEWSQA_API_KEY"), read_only=args.read_only,
+        allow_private_urls=args.allow_private_urls, max_request_mb=args.max_request_mb, chat=args.chat,
+        chat_auth=_login(args),
+    )
+    serve(settings, options)
+    return 0
+
+
+def _mcp(args: argparse.Namespace, settings: Settings) -> int:
+    from ui.mcp import run
+
+    run(settings)
     return 0
 
 

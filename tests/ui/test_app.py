@@ -9,7 +9,8 @@ import pytest
 
 from index.settings import Settings
 from qa.engine import Engine
-from ui.app import respond
+from tests.conftest import web_pages
+from ui.app import add_articles, respond
 from ui.render import SEARCHING
 
 pytestmark = pytest.mark.slow
@@ -68,3 +69,20 @@ def test_each_session_chooses_written_or_extractive_answers(seeded_settings: Set
     steps = [chat[-1]["content"] for chat, _, _ in
              respond(engine, "How many votes did Maduro get?", [], [], written=False)]
     assert not any("nq-draft" in s or "nq-notice" in s for s in steps)  # no LLM was asked
+
+
+PAGE = (b"<html><head><title>Crane installed</title></head><body><article><h1>Crane installed</h1>"
+        b"<p>A new crane was installed at the harbour in Calais on Monday, the port said.</p>"
+        b"</article></body></html>")
+
+
+def test_the_articles_panel_fetches_only_public_web_addresses_unless_allowed(news_settings: Settings) -> None:
+    engine = Engine(news_settings)
+    assert add_articles(engine, [], "/etc") == [
+        ["/etc", "failed", "not a web address: paste an http:// or https:// URL"]]
+    with web_pages({"/crane": (200, "text/html", PAGE)}) as site:
+        [[name, status, details]] = add_articles(engine, [], f"{site}/crane")
+        assert (name, status) == (f"{site}/crane", "failed")
+        assert "refused: 127.0.0.1 is a loopback address" in details
+        assert add_articles(engine, [], f"{site}/crane", public_urls_only=False) == [
+            [f"{site}/crane", "added", "1 added"]]

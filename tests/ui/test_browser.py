@@ -20,7 +20,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store = tmp_path_factory.mktemp("chat") / "store"  # empty: the chat seeds it itself
-    with chat_server(store, tmp_path_factory.mktemp("log")) as url:
+    # The pasted URLs of these tests are pages on 127.0.0.1, which a chat refuses by default.
+    with chat_server(store, tmp_path_factory.mktemp("log"), "--allow-private-urls") as url:
         yield url
 
 

@@ -9,6 +9,7 @@ from index.store import StoredArticle, StoredChunk, StoreStats
 from qa.answer import Answer, Citation
 from qa.retrieval import Passage
 from ui.app import Options, example_questions, outcome
+from ui.cli import parse_login
 from ui.render import answer_html, description, segments, sources_html
 
 HOSTILE = '<script>alert(1)</script> Votes were <img src=x onerror=alert(2)> counted [2].'
@@ -103,9 +104,9 @@ def test_a_chat_off_loopback_needs_a_login() -> None:
     with pytest.raises(ConfigError, match="NEWSQA_CHAT_AUTH"):
         Options(host="0.0.0.0")
     assert Options(host="0.0.0.0", auth=("ann", "pw")).auth == ("ann", "pw")
-    assert Options.parse_auth("ann:a:b") == ("ann", "a:b")
+    assert parse_login("ann:a:b") == ("ann", "a:b")
     with pytest.raises(ConfigError, match="user:password"):
-        Options.parse_auth("ann")
+        parse_login("ann")
 
 
 def test_example_questions_name_the_newest_articles() -> None:
