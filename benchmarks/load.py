@@ -1,16 +1,18 @@
-"""The chat under load: 20 sessions asking at once while articles are being uploaded.
+"""The chat or the HTTP API under load: 20 clients asking at once while articles are added.
 
-    .venv/bin/python benchmarks/load.py [--users 20] [--questions 10] [--upload 300]
+    .venv/bin/python benchmarks/load.py [--api] [--users 20] [--questions 10] [--upload 300]
 
-Starts `python -m ui` on a free loopback port over a fresh store (the chat seeds it),
-then, through gradio_client (each client its own session), in the same run:
-1. one user alone asks `--questions` × 2 questions, one after the other;
-2. `--users` users each ask `--questions` questions at once, while one more client
-   uploads a JSONL file of `--upload` articles through the articles panel.
+Starts the chat (`python -m ui`), or with --api the HTTP API (`newsqa serve`), on a free
+loopback port over a fresh store (seeded on start), then, in the same run:
+1. one client alone asks `--questions` × 2 questions, one after the other;
+2. `--users` clients each ask `--questions` questions at once, while one more client
+   adds `--upload` articles (the chat: a JSONL file through the articles panel, each
+   client a gradio_client session; the API: POST /v1/articles with the articles as JSON,
+   the questions as POST /v1/chat/completions).
 Reports answer latency p50/p95 in both phases (seconds from asking to the whole answer,
-waiting in the queue included) and their ratio, errors (any exception, or a reply that
-says "went wrong"), how the questions ended (answered, abstained, told "Sorry"), and
-whether every uploaded article went in.
+waiting in the queue included) and their ratio, errors (any exception, an HTTP error, or
+a reply that says "went wrong"), how the questions ended (answered, abstained, told
+"Sorry"), and whether every added article went in.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -51,18 +52,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_chat(work: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(work: Path, api: bool) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     log = open(work / "server.log", "wb")
+    command = ["-m", "ui.cli", "serve"] if api else ["-m", "ui"]
     server = subprocess.Popen(
-        [sys.executable, "-m", "ui", "--store", str(work / "store"), "--port", str(port)],
+        [sys.executable, *command, "--store", str(work / "store"), "--port", str(port)],
         stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
     )
     deadline = time.monotonic() + 300
     while True:
         try:
-            urllib.request.urlopen(url, timeout=2).close()
+            urllib.request.urlopen(url + ("health" if api else ""), timeout=2).close()
             return server, url
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
@@ -90,6 +92,38 @@ def ask_all(url: str, questions: list[str], results: list[dict[str, Any]]) -> No
         except Exception as error:  # counted, not raised: the benchmark reports errors
             ended, reply = "error", f"{type(error).__name__}: {error}"
         results.append({"seconds": time.perf_counter() - start, "ended": ended, "reply": reply[:200]})
+
+
+def _post(url: str, body: Any) -> Any:
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=600) as response:
+        return json.load(response)
+
+
+def ask_all_api(url: str, questions: list[str], results: list[dict[str, Any]]) -> None:
+    """One client asking the API's OpenAI-compatible route, one question after the other."""
+    for question in questions:
+        start = time.perf_counter()
+        try:
+            reply = _post(f"{url}v1/chat/completions",
+                          {"model": "newsqa", "messages": [{"role": "user", "content": question}]})
+            text = reply["choices"][0]["message"]["content"]
+            ended = "abstained" if reply["abstained"] else "answered"
+        except Exception as error:  # an HTTP error too: counted, not raised
+            ended, text = "error", f"{type(error).__name__}: {error}"
+        results.append({"seconds": time.perf_counter() - start, "ended": ended, "reply": text[:200]})
+
+
+def upload_api(url: str, path: Path, outcome: dict[str, Any]) -> None:
+    articles = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    start = time.perf_counter()
+    try:
+        report = _post(f"{url}v1/articles", {"articles": articles})
+        outcome.update(rows=f"{len(report['added'])} of {len(articles)} added, {len(report['failed'])} failed",
+                       about=json.load(urllib.request.urlopen(f"{url}v1/stats", timeout=60)))
+    except Exception as error:
+        outcome["error"] = f"{type(error).__name__}: {error}"
+    outcome["seconds"] = time.perf_counter() - start
 
 
 def upload(url: str, path: Path, outcome: dict[str, Any]) -> None:
@@ -129,26 +163,28 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--questions", type=int, default=10, help="questions per user")
     parser.add_argument("--upload", type=int, default=300, help="articles in the uploaded file")
+    parser.add_argument("--api", action="store_true", help="load the HTTP API (newsqa serve), not the chat")
     args = parser.parse_args()
+    asking, adding = (ask_all_api, upload_api) if args.api else (ask_all, upload)
     with tempfile.TemporaryDirectory(prefix="newsqa-load-") as folder:
         work = Path(folder)
-        server, url = start_chat(work)
+        server, url = start_server(work, args.api)
         try:
-            ask_all(url, QUESTIONS[:2], [])  # warm up: the first answers load what is lazy
+            asking(url, QUESTIONS[:2], [])  # warm up: the first answers load what is lazy
             alone: list[dict[str, Any]] = []
-            ask_all(url, [QUESTIONS[i % len(QUESTIONS)] for i in range(2 * args.questions)], alone)
+            asking(url, [QUESTIONS[i % len(QUESTIONS)] for i in range(2 * args.questions)], alone)
 
             loaded: list[dict[str, Any]] = []
             uploaded: dict[str, Any] = {}
             start = time.perf_counter()
             with ThreadPoolExecutor(args.users + 1) as pool:
-                pool.submit(upload, url, articles_file(work, args.upload), uploaded)
+                pool.submit(adding, url, articles_file(work, args.upload), uploaded)
                 for user in range(args.users):
                     mine = [QUESTIONS[(user + i) % len(QUESTIONS)] for i in range(args.questions)]
-                    pool.submit(ask_all, url, mine, loaded)
+                    pool.submit(asking, url, mine, loaded)
             wall = time.perf_counter() - start
             after: list[dict[str, Any]] = []
-            ask_all(url, ["How many passengers does ferry line 7 carry?"], after)
+            asking(url, ["How many passengers does ferry line 7 carry?"], after)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -163,8 +199,8 @@ def report(args: argparse.Namespace, alone: list[dict[str, Any]], loaded: list[d
     rows = uploaded.get("rows", {})
     rows = rows.get("data", rows) if isinstance(rows, dict) else rows
     lines = [
-        f"one user alone: {len(alone)} questions, p50 {p50_alone * 1000:.0f} ms, p95 {p95_alone * 1000:.0f} ms",
-        f"{args.users} users at once, {args.questions} questions each, during an upload of "
+        ("the HTTP API" if args.api else "the chat") + f": one client alone: {len(alone)} questions, p50 {p50_alone * 1000:.0f} ms, p95 {p95_alone * 1000:.0f} ms",
+        f"{args.users} clients at once, {args.questions} questions each, during an upload of "
         f"{args.upload} articles: {len(loaded)} questions in {wall:.1f} s, "
         f"p50 {p50_load * 1000:.0f} ms, p95 {p95_load * 1000:.0f} ms",
         f"under load / alone: p50 {p50_load / p50_alone:.1f}x, p95 {p95_load / p95_alone:.1f}x",

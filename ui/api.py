@@ -100,9 +100,10 @@ def create_app(engine: Engine, options: ServeOptions = ServeOptions(), writes: t
     _handle_errors(app)
     app.add_middleware(BodyLimit, limit=options.max_request_mb * 2**20)
 
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    if not options.chat:  # else the page is at /
+        @app.get("/", include_in_schema=False)
+        def root() -> RedirectResponse:
+            return RedirectResponse("/docs")
 
     @app.get("/health", response_model=Health, tags=["service"])
     def health() -> dict[str, str]:
