@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -154,6 +155,12 @@ class StoreStats:
     duplicate_articles: int = 0  # the articles in those groups
 
 
+# The revisions of each embedded store (by folder) that writers of this process made, and
+# through which in-memory copy (`Store._copy`): a fact about this process, like Chroma's
+# own cache of its stores, which it mirrors.
+_WRITTEN_HERE: dict[str, set[tuple[int, int]]] = {}
+
+
 def _chroma_settings() -> ChromaSettings:
     from chromadb.config import Settings as ChromaSettings
 
@@ -226,6 +233,8 @@ class Store:
         self._vectors: ChromaVectorStore = ChromaVectorStore(chroma_collection=self._chunks)
         self._lexical: LexicalIndex | None = None
         self._identity = str(self._chunks.id)  # a store rebuilt under the same name is another store
+        self._fresh_at = self.revision()  # the revision this process's copy of it shows (`_follow`)
+        self._reopening = threading.Lock()
 
     def _collection(self, name: str, meta: dict[str, Any], existing: set[str]) -> Collection:
         if name in existing:  # never pass metadata here: it would overwrite the stored model
@@ -487,6 +496,8 @@ class Store:
         meta = dict(self._client.get_collection(ARTICLES).metadata or {})
         meta["revision"] = int(meta.get("revision", 0)) + 1
         self._articles.modify(metadata=meta)
+        if self.embedded:
+            _WRITTEN_HERE.setdefault(self.where, set()).add((meta["revision"], self._copy()))
 
     # --- the lexical index ------------------------------------------------------------
 
@@ -505,8 +516,9 @@ class Store:
         from filelock import FileLock, Timeout
 
         lexical = self.lexical_index()
-        stamp = lexical.stamp()
-        if stamp == self._stamp():
+        stamp, now = lexical.stamp(), self._stamp()
+        self._follow(now[0])
+        if stamp == now:
             return lexical
         # Never built: wait for whoever builds it. Behind: catch up unless a writer is at it.
         lock = FileLock(str(self.state / LEXICAL_LOCK), timeout=-1 if stamp is None else 0)
@@ -516,6 +528,45 @@ class Store:
         except Timeout:
             pass
         return lexical
+
+    def _follow(self, revision: int) -> None:
+        """Embedded: see the vectors another process wrote since this store was opened.
+
+        Chroma keeps one copy of an embedded store's vector index in each process's
+        memory: this process's writes keep it current, another process's reach it only
+        when the store is opened again (its records, read from SQLite, are always
+        current). So a revision that no writer of this process made means reopening.
+        """
+        if not self.embedded or revision == self._fresh_at:
+            return
+        with self._reopening:
+            if revision == self._fresh_at:
+                return
+            mine = {r for r, copy in _WRITTEN_HERE.get(self.where, set()) if copy == self._copy()}
+            missed = set(range(self._fresh_at + 1, revision + 1)) - mine
+            if missed or revision < self._fresh_at:  # less: the store was rebuilt
+                self._reopen()
+            self._fresh_at = revision
+
+    def _copy(self) -> int:
+        """Which in-memory copy of the store this one reads and writes through."""
+        return id(getattr(self._chunks, "_client", self._chunks))
+
+    def _reopen(self) -> None:
+        import chromadb
+        from chromadb.api.shared_system_client import SharedSystemClient
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        # Chroma shares one in-memory copy per folder in a process: drop it from its cache
+        # (not stopped: other threads may be reading through it) so that the next client
+        # loads the store from disk. Clients of this folder then use the new copy.
+        SharedSystemClient._identifier_to_system.pop(getattr(self._client, "_identifier", ""), None)
+        self._client = chromadb.PersistentClient(path=self.where, settings=_chroma_settings())
+        self._chunks = self._client.get_collection(CHUNKS, embedding_function=None)  # type: ignore[arg-type]
+        self._sentences = self._client.get_collection(SENTENCES, embedding_function=None)  # type: ignore[arg-type]
+        self._articles = self._client.get_collection(ARTICLES, embedding_function=None)  # type: ignore[arg-type]
+        self._vectors = ChromaVectorStore(chroma_collection=self._chunks)
+        self._identity = str(self._chunks.id)
 
     def _stamp(self) -> tuple[int, str]:
         return self.revision(), self._identity

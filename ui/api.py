@@ -26,6 +26,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -92,7 +93,7 @@ def create_app(engine: Engine, options: ServeOptions = ServeOptions(), writes: t
     """The API over `engine`'s store. `writes` serialises changes of the store with other
     writers of this process (the chat, when it is mounted beside it)."""
     writes = writes or threading.Lock()
-    app = FastAPI(
+    app = FastAPIOffline(  # FastAPI whose /docs page loads its scripts from here, not a CDN
         title="newsqa", version="0.1.0", responses=ERRORS,
         description="Cited answers from news articles. `/v1/chat/completions` speaks OpenAI's "
                     "protocol; its replies add `citations`, `abstained` and `short`.",
@@ -159,13 +160,13 @@ def _chunks(reply: dict[str, Any], text: str, extra: dict[str, Any]) -> Iterator
         return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
     yield event({"role": "assistant", "content": ""})
-    for piece in pieces(text):
+    for piece in _pieces(text):
         yield event({"content": piece})
     yield event({}, "stop", **extra)
     yield "data: [DONE]\n\n"
 
 
-def pieces(text: str) -> list[str]:
+def _pieces(text: str) -> list[str]:
     """The text cut after each "[n]" marker, so that the pieces join back to it exactly."""
     parts = re.split(r"(?<=\]) ", text)
     return [p + " " for p in parts[:-1]] + [parts[-1]]
@@ -432,7 +433,7 @@ def serve(settings: index.Settings, options: ServeOptions) -> None:
     """Load the engine, then serve until interrupted."""
     import uvicorn
 
-    from ui.app import seed_if_empty
+    from ui.seeds import seed_if_empty
 
     seed_if_empty(settings)
     engine = Engine(settings)

@@ -24,6 +24,7 @@ from index.store import ArticleEntry, Store, StoreStats, StoredArticle
 from qa.answer import Answer
 from qa.engine import MAX_QUESTION_CHARS, Engine, Reply
 from qa.llm import describe
+from ui.seeds import seed_if_empty
 from ui.render import (
     CATALOG_HEADERS, CSS, SCROLL_TO_QUOTE, SEARCHING, answer_html, catalog_rows,
     description, draft_html, notice_html, segments, sources_html,
@@ -31,7 +32,6 @@ from ui.render import (
 
 import gradio as gr  # noqa: E402
 
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 CLOSEST = 3  # passages shown, marked as not holding the answer, when the answer abstains
 EXAMPLES = 3
@@ -319,17 +319,6 @@ def _shorten(text: str, limit: int = 2000) -> str:
 
 def _message(role: str, content: str) -> Message:
     return {"role": role, "content": content}
-
-
-def seed_if_empty(settings: Settings, seeds: Path = SEEDS) -> None:
-    """On first start, fill an empty store with the sample articles shipped in seeds/."""
-    try:
-        empty = index.open_store(settings=settings).is_empty()
-    except index.StoreError:
-        empty = True  # no store yet
-    if empty and seeds.is_dir():
-        print(f"The store at {settings.where} is empty: ingesting the sample articles in {seeds}")
-        print(index.ingest([seeds], settings=settings).summary())
 
 
 def launch(settings: Settings, options: Options = Options()) -> None:

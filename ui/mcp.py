@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from dataclasses import asdict
 from typing import Any, Callable, TypeVar
 
@@ -33,7 +34,15 @@ def build_server(settings: Settings) -> Any:
     from mcp.server.mcpserver.exceptions import ToolError
 
     server = MCPServer("newsqa", instructions=INSTRUCTIONS)
-    engine = functools.cache(lambda: Engine(settings))
+    loading = threading.Lock()  # tools run on worker threads: the first calls load one engine
+
+    @functools.cache
+    def loaded() -> Engine:
+        return Engine(settings)
+
+    def engine() -> Engine:
+        with loading:
+            return loaded()
 
     def calling(work: Callable[[], T]) -> T:
         try:

@@ -130,6 +130,9 @@ def test_the_native_routes(api: str) -> None:
     status, stats = call(f"{api}/v1/stats")
     assert status == 200 and (stats["articles"], stats["chunks"]) == (2, 8) and "path" not in stats
     assert call(f"{api}/health") == (200, {"status": "ok"})
+    with urllib.request.urlopen(f"{api}/docs", timeout=30) as docs:  # offline: no CDN
+        page = docs.read().decode()
+    assert "/static-offline-docs/swagger-ui-bundle.js" in page and "http" not in page
 
 
 LIGHTHOUSE = (b"<html><head><title>Lighthouse relit</title></head><body><article><h1>Lighthouse "
