@@ -42,7 +42,6 @@ from index.filters import Filters  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.lexical import LexicalIndex, document_frequencies_without  # noqa: E402
 from index.store import Store, StoredChunk  # noqa: E402
-from qa import weights  # noqa: E402
 from qa.engine import Engine  # noqa: E402
 from qa.extractive import (  # noqa: E402
     PASSAGES_READ,
