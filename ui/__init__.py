@@ -1,4 +1,6 @@
-"""The web chat (Gradio). Importing `index` or `qa` never imports this package."""
+"""The product's interfaces: the web chat (Gradio, `ui.app`), the HTTP API (`ui.api`),
+the MCP server (`ui.mcp`) and the `newsqa` command (`ui.cli`). Each only turns requests
+into calls of `qa` and `index`; importing `index` or `qa` never imports this package."""
 
 __all__ = ["Options", "build_app", "launch"]
 
