@@ -89,6 +89,10 @@ def test_a_question_the_articles_do_not_answer_comes_back_abstained(api: str) ->
     reply = client.chat.completions.create(model="newsqa", messages=[{"role": "user", "content": OUT_OF_CORPUS}])
     assert reply.model_extra["abstained"] is True and reply.model_extra["citations"] == []
     assert reply.choices[0].message.content == qa.NO_ANSWER
+    narrowed = client.chat.completions.create(  # to articles that do not hold it
+        model="newsqa", messages=[{"role": "user", "content": VOTES}],
+        extra_body={"filters": {"sources": ["world-cup-final-2018.txt"]}})
+    assert narrowed.model_extra["abstained"] is True
 
 
 def test_earlier_user_messages_are_the_questions_history(api: str, store: Path) -> None:
@@ -272,3 +276,26 @@ def test_the_cli_asks_a_running_server(api: str) -> None:
     )
     assert down.returncode == 1 and down.stderr.count("\n") == 1
     assert "cannot reach the newsqa server" in down.stderr and "Traceback" not in down.stderr
+
+
+def test_with_an_llm_configured_newsqa_llm_gives_the_written_answer(store: Path, smollm2: Path) -> None:
+    from dataclasses import replace
+
+    from fastapi.testclient import TestClient
+
+    from qa.engine import Engine
+    from ui.api import ServeOptions, create_app
+
+    settings = replace(Settings.from_env(store=store), llm="gguf", llm_model=str(smollm2))
+    client = TestClient(create_app(Engine(settings), ServeOptions()))
+    assert [m["id"] for m in client.get("/v1/models").json()["data"]] == ["newsqa", "newsqa-llm"]
+    written = client.post("/v1/answers", json={"question": VOTES}).json()
+    # Written by the LLM and checked, or, when no sentence it wrote is backed, the
+    # extractive answer with a notice that says so: either way, from the LLM's turn.
+    assert written["written_by"] or "extractive answer instead" in (written["notice"] or "")
+    reply = client.post("/v1/chat/completions", json={
+        "model": "newsqa-llm", "messages": [{"role": "user", "content": VOTES}]}).json()
+    assert reply["model"] == "newsqa-llm" and reply["citations"]
+    plain = client.post("/v1/chat/completions", json={
+        "model": "newsqa", "messages": [{"role": "user", "content": VOTES}]}).json()
+    assert plain["choices"][0]["message"]["content"] == qa.ask(VOTES, settings=replace(settings, llm=None)).text
