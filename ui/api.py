@@ -123,9 +123,9 @@ def _chat_routes(v1: APIRouter, engine: Engine) -> None:
 
     @v1.get("/models", response_model=ModelList, tags=["openai"])
     def list_models() -> dict[str, Any]:
-        started = int(time.time())
+        now = int(time.time())  # the models are built in: no date of their own to give
         return {"object": "list", "data": [
-            {"id": name, "object": "model", "created": started, "owned_by": "newsqa"} for name in models()
+            {"id": name, "object": "model", "created": now, "owned_by": "newsqa"} for name in models()
         ]}
 
     @v1.post("/chat/completions", response_model=ChatCompletion, tags=["openai"], responses={
