@@ -429,12 +429,24 @@ class _TooLarge(Exception):
     pass
 
 
+def _check_free(host: str, port: int) -> None:
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as error:
+        raise ConfigError(f"cannot serve on {host}:{port} ({error.strerror or error}): "
+                          "choose another --port (a Chroma server's default is 8000 too)") from None
+
+
 def serve(settings: index.Settings, options: ServeOptions) -> None:
     """Load the engine, then serve until interrupted."""
     import uvicorn
 
     from ui.seeds import seed_if_empty
 
+    _check_free(options.host, options.port)  # before the model loads, not after
     seed_if_empty(settings)
     engine = Engine(settings)
     engine.retriever.lexical()  # caught up, and the model loaded, before the first request

@@ -243,11 +243,16 @@ def test_off_loopback_the_api_needs_its_key_and_fetches_no_private_address(
         assert report["failed"][0]["reason"].startswith("refused: 127.0.0.1 is a loopback address")
 
 
-def test_the_server_refuses_to_start_off_loopback_without_a_key(capsys, monkeypatch, store: Path) -> None:
+def test_the_server_refuses_to_start_off_loopback_without_a_key_or_on_a_taken_port(
+    capsys, monkeypatch, store: Path, api: str
+) -> None:
     monkeypatch.delenv("NEWSQA_API_KEY", raising=False)
     assert main(["serve", "--store", str(store), "--host", "0.0.0.0"]) == 1
     said = capsys.readouterr().err
     assert said.count("\n") == 1 and "NEWSQA_API_KEY" in said and "Traceback" not in said
+    assert main(["serve", "--store", str(store), "--port", api.rsplit(":", 1)[1]]) == 1
+    said = capsys.readouterr().err
+    assert said.count("\n") == 1 and "choose another --port" in said
 
 
 def test_a_read_only_server_neither_ingests_nor_deletes(store: Path) -> None:
