@@ -9,7 +9,9 @@ one, answers come from the extractive answerer.
 
 from __future__ import annotations
 
+import atexit
 import os
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -50,6 +52,18 @@ def make_llm(settings: Settings) -> LLM:
     raise ConfigError(f"llm={settings.llm!r}: no LLM is configured")
 
 
+def _close_at_exit(model: Any) -> None:
+    """llama.cpp's model frees itself in `__del__`, which at interpreter exit can run after
+    the modules it calls are gone ("Exception ignored in: Llama.__del__"): free it first."""
+    ref = weakref.ref(model)
+
+    def close() -> None:
+        if (alive := ref()) is not None:
+            alive.close()
+
+    atexit.register(close)
+
+
 def _gguf(path: Path) -> LLM:
     try:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -72,6 +86,7 @@ def _gguf(path: Path) -> LLM:
     except Exception as error:
         raise ConfigError(f"cannot load {path} with llama.cpp: {error}") from error
     model = llm._model
+    _close_at_exit(model)
     template = model.metadata.get("tokenizer.chat_template")
     if not template:
         raise ConfigError(f"{path} has no chat template in its metadata; use an instruct model")
