@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -57,6 +57,13 @@ class Passage:
     def sentence_text(self, sentence: StoredSentence) -> str:
         base = self.chunk.start
         return self.chunk.text[sentence.start - base : sentence.end - base]
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a search result shows (`newsqa search --json`, the API, the MCP tool)."""
+        c = self.chunk
+        return {"article_id": c.article_id, "chunk_id": c.id, "title": c.title, "source": c.source,
+                "url": c.url, "published": c.published, "start": c.start, "end": c.end,
+                "text": c.text, "score": self.score, "dense": self.dense, "lexical": self.lexical}
 
 
 class Retriever:

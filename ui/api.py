@@ -186,12 +186,7 @@ def _native_routes(v1: APIRouter, engine: Engine, options: ServeOptions, writes:
 
     @v1.post("/search", response_model=list[PassageOut], tags=["answers"])
     def search(request: SearchRequest) -> list[dict[str, Any]]:
-        return [
-            {"article_id": p.article_id, "chunk_id": p.chunk.id, "title": p.chunk.title, "source": p.chunk.source,
-             "url": p.chunk.url, "published": p.chunk.published, "start": p.chunk.start, "end": p.chunk.end,
-             "text": p.text, "score": p.score, "dense": p.dense, "lexical": p.lexical}
-            for p in engine.search(request.query, request.k, _filters(request.filters))
-        ]
+        return [p.to_dict() for p in engine.search(request.query, request.k, _filters(request.filters))]
 
     @v1.get("/articles", response_model=ArticlePage, tags=["articles"])
     def list_articles(

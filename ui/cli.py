@@ -324,11 +324,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     else:
         import qa
 
-        found = [
-            {"article_id": p.article_id, "chunk_id": p.chunk.id, "title": p.chunk.title,
-             "score": p.score, "dense": p.dense, "lexical": p.lexical, "text": p.text}
-            for p in qa.search(args.query, k=args.k, settings=settings, filters=_filters(args))
-        ]
+        found = [p.to_dict() for p in qa.search(args.query, k=args.k, settings=settings, filters=_filters(args))]
     if args.json:
         _print_json(found)
         return 0

@@ -57,9 +57,7 @@ def build_server(settings: Settings) -> Any:
     ) -> list[dict[str, Any]]:
         def run() -> list[dict[str, Any]]:
             passages = engine().search(query, max(1, min(k, 50)), Filters.parse(sources, since, until))
-            return [{"article_id": p.article_id, "title": p.chunk.title, "source": p.chunk.source,
-                     "published": p.chunk.published, "url": p.chunk.url, "start": p.chunk.start,
-                     "end": p.chunk.end, "text": p.text, "score": p.score} for p in passages]
+            return [p.to_dict() for p in passages]
         return calling(run)
 
     @server.tool(description="Answer a question from the news archive: the answer's text with [n] "
