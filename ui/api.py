@@ -34,12 +34,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import index
 from index.errors import ArticleNotFound, ConfigError, ModelError, NewsQAError, StoreError
 from index.filters import Filters
-from index.ingest import IngestReport
 from index.readers import Failure, article_from_record
 from qa.engine import Engine, QuestionError
 from ui.schemas import (
-    MAX_HISTORY, AnswerOut, AnswerRequest, ArticleOut, ArticlePage, ChatCompletion, ChatRequest,
-    DeleteOut, ErrorOut, FiltersIn, Health, IngestOut, IngestRequest, ModelList, PassageOut,
+    MAX_HISTORY, Answer, AnswerRequest, ArticleOut, ArticlePage, ChatCompletion, ChatRequest,
+    DeleteReport, ErrorOut, FiltersIn, Health, IngestReport, IngestRequest, ModelList, PassageOut,
     SearchRequest, StatsOut, error,
 )
 
@@ -180,7 +179,7 @@ def _native_routes(v1: APIRouter, engine: Engine, options: ServeOptions, writes:
         with writes:
             return change()
 
-    @v1.post("/answers", response_model=AnswerOut, tags=["answers"])
+    @v1.post("/answers", response_model=Answer, tags=["answers"])
     def answer(request: AnswerRequest) -> dict[str, Any]:
         return engine.reply(request.question, request.history, _filters(request.filters), request.written).answer.to_dict()
 
@@ -207,14 +206,14 @@ def _native_routes(v1: APIRouter, engine: Engine, options: ServeOptions, writes:
         del found["origin"]  # a file's path on the server: not the clients' business
         return found
 
-    @v1.delete("/articles/{article_id}", response_model=DeleteOut, tags=["articles"], dependencies=writable)
+    @v1.delete("/articles/{article_id}", response_model=DeleteReport, tags=["articles"], dependencies=writable)
     def delete_article(article_id: str) -> dict[str, Any]:
         report = locked(lambda: index.delete([article_id], settings=engine.settings))
         if not report.deleted:
             raise ArticleNotFound(f"no article {article_id!r} in the store")
         return report.to_dict()
 
-    @v1.post("/articles", response_model=IngestOut, tags=["articles"], dependencies=writable, openapi_extra={
+    @v1.post("/articles", response_model=IngestReport, tags=["articles"], dependencies=writable, openapi_extra={
         "requestBody": {"required": True, "content": {
             "application/json": {"schema": IngestRequest.model_json_schema(ref_template="#/components/schemas/{model}")},
             "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "additionalProperties": False, "properties": {

@@ -1,8 +1,10 @@
 """The HTTP API's requests and replies (what `/openapi.json` describes).
 
-The replies mirror the library's dataclasses (`Answer.to_dict()`, `StoredArticle`, ...)
-field for field; the chat completion types follow OpenAI's, plus `citations`,
-`abstained` and `short`.
+Replies that are the library's results are its dataclasses themselves (`Answer`,
+`Citation`, `ArticleEntry`, `IngestReport`, `DeleteReport`), so that a field added there
+reaches the API; the others leave out what is the server's business (`StoredArticle`'s
+origin, `StoreStats`' path). The chat completion types follow OpenAI's, plus
+`citations`, `abstained` and `short`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from index.ingest import DeleteReport, IngestReport
+from index.store import ArticleEntry
+from qa.answer import Answer, Citation
 from qa.engine import MAX_QUESTION_CHARS
+
+__all__ = ["Answer", "ArticleEntry", "Citation", "DeleteReport", "IngestReport"]  # replies, as they are
 
 MAX_HISTORY = 20  # earlier questions a request may carry
 MAX_ARTICLES = 1000  # articles in one POST /v1/articles
@@ -47,43 +54,6 @@ class SearchRequest(Strict):
     filters: FiltersIn | None = None
 
 
-class CitationOut(BaseModel):
-    number: int
-    article_id: str
-    title: str
-    source: str
-    url: str | None
-    published: str | None
-    passage: str
-    passage_start: int
-    quote: str = Field(description="exactly the article's text[start:end]")
-    start: int
-    end: int
-    chunk_id: str
-    short: str | None = Field(None, description="the words that answer: text[short_start:short_end]")
-    short_start: int | None = None
-    short_end: int | None = None
-
-
-class WrittenSentenceOut(BaseModel):
-    text: str
-    supported: bool
-    citations: list[int]
-    reason: str
-    attributed: bool
-
-
-class AnswerOut(BaseModel):
-    question: str
-    text: str = Field(description="the answer, each sentence followed by its [n] marker")
-    abstained: bool
-    citations: list[CitationOut]
-    sentences: list[WrittenSentenceOut]
-    written_by: str | None
-    notice: str | None
-    short: str | None
-
-
 class PassageOut(BaseModel):
     article_id: str
     chunk_id: str
@@ -99,20 +69,11 @@ class PassageOut(BaseModel):
     lexical: float
 
 
-class ArticleEntryOut(BaseModel):
-    id: str
-    title: str
-    source: str
-    published: str | None
-    url: str | None
-    chunks: int
-
-
 class ArticlePage(BaseModel):
     total: int = Field(description="articles that pass the filters")
     offset: int
     limit: int
-    articles: list[ArticleEntryOut]
+    articles: list[ArticleEntry]
 
 
 class ArticleOut(BaseModel):
@@ -158,26 +119,6 @@ class IngestRequest(Strict):
         if (self.articles is None) == (self.url is None):
             raise ValueError('give either "articles" (a list of {"text": ...}) or "url", not both or neither')
         return self
-
-
-class FailureOut(BaseModel):
-    location: str
-    reason: str
-
-
-class IngestOut(BaseModel):
-    added: list[str]
-    unchanged: list[str]
-    replaced: list[str]
-    removed: list[str]
-    failed: list[FailureOut]
-    chunks_written: int
-    texts_embedded: int
-
-
-class DeleteOut(BaseModel):
-    deleted: list[str]
-    missing: list[str]
 
 
 class ErrorDetail(BaseModel):
@@ -255,7 +196,7 @@ class ChatCompletion(BaseModel):
     created: int
     model: str
     choices: list[Choice]
-    citations: list[CitationOut] = Field(description="the sources of the content's [n] markers")
+    citations: list[Citation] = Field(description="the sources of the content's [n] markers")
     abstained: bool = Field(description="the articles do not hold the answer")
     short: str | None = Field(None, description="the exact words that answer, from the first citation")
 
