@@ -212,8 +212,6 @@ class Store:
     def __init__(
         self, where: str, state: Path, client: ClientAPI, model: str, dim: int, *, embedded: bool
     ) -> None:
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
         self.where = where
         self.state = state
         self.embedded = embedded
@@ -221,20 +219,26 @@ class Store:
         self.option = f"--store {where}" if embedded else f"--chroma-url {where}"
         self.model = model
         self.dim = dim
-        self._client = client
         self._batch = min(client.get_max_batch_size(), _PAGE)  # records per Chroma write
+        self._attach(client)
+        self._lexical: LexicalIndex | None = None
+        self._fresh_at = self.revision()  # the revision this process's copy of it shows (`_follow`)
+        self._reopening = threading.Lock()
+
+    def _attach(self, client: ClientAPI) -> None:
+        """Read (or create) the collections through `client`."""
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        self._client = client
         # embedding_function=None: Chroma must never embed (its default downloads a model).
-        meta = {"model": model, "dim": dim, "schema": SCHEMA}
+        meta = {"model": self.model, "dim": self.dim, "schema": SCHEMA}
         existing = {c.name for c in client.list_collections()}
         self._chunks = self._collection(CHUNKS, meta, existing)
         self._check_compatible(self._chunks.metadata or {})
         self._sentences = self._collection(SENTENCES, meta, existing)
         self._articles = self._collection(ARTICLES, {**meta, "revision": 0}, existing)
         self._vectors: ChromaVectorStore = ChromaVectorStore(chroma_collection=self._chunks)
-        self._lexical: LexicalIndex | None = None
         self._identity = str(self._chunks.id)  # a store rebuilt under the same name is another store
-        self._fresh_at = self.revision()  # the revision this process's copy of it shows (`_follow`)
-        self._reopening = threading.Lock()
 
     def _collection(self, name: str, meta: dict[str, Any], existing: set[str]) -> Collection:
         if name in existing:  # never pass metadata here: it would overwrite the stored model
@@ -555,18 +559,12 @@ class Store:
     def _reopen(self) -> None:
         import chromadb
         from chromadb.api.shared_system_client import SharedSystemClient
-        from llama_index.vector_stores.chroma import ChromaVectorStore
 
         # Chroma shares one in-memory copy per folder in a process: drop it from its cache
         # (not stopped: other threads may be reading through it) so that the next client
         # loads the store from disk. Clients of this folder then use the new copy.
         SharedSystemClient._identifier_to_system.pop(getattr(self._client, "_identifier", ""), None)
-        self._client = chromadb.PersistentClient(path=self.where, settings=_chroma_settings())
-        self._chunks = self._client.get_collection(CHUNKS, embedding_function=None)  # type: ignore[arg-type]
-        self._sentences = self._client.get_collection(SENTENCES, embedding_function=None)  # type: ignore[arg-type]
-        self._articles = self._client.get_collection(ARTICLES, embedding_function=None)  # type: ignore[arg-type]
-        self._vectors = ChromaVectorStore(chroma_collection=self._chunks)
-        self._identity = str(self._chunks.id)
+        self._attach(chromadb.PersistentClient(path=self.where, settings=_chroma_settings()))
 
     def _stamp(self) -> tuple[int, str]:
         return self.revision(), self._identity
