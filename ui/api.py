@@ -10,6 +10,7 @@ while an ingest runs; changes of the store go one at a time.
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import re
 import tempfile
@@ -151,8 +152,6 @@ def _chat_routes(v1: APIRouter, engine: Engine) -> None:
 def _chunks(reply: dict[str, Any], text: str, extra: dict[str, Any]) -> Iterator[str]:
     """OpenAI's stream: the role, the text a cited sentence at a time, then an empty delta
     that finishes and carries the citations."""
-    import json
-
     def event(delta: dict[str, str], finish: str | None = None, **more: Any) -> str:
         chunk = {**reply, "object": "chat.completion.chunk", **more,
                  "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
@@ -410,8 +409,6 @@ class BodyLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Any) -> None:
-        import json
-
         body = json.dumps(error(f"the request is larger than {self.limit // 2**20} MB (--max-request-mb)",
                                 "request_too_large")).encode()
         await send({"type": "http.response.start", "status": 413,
