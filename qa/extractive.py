@@ -7,7 +7,8 @@ whether it has the kind of thing asked for (`sentence_features`).
 
 The picker: with the reader (the default), the passages come already read by it
 (`Reader.rerank`), and each sentence of a read passage is scored by its passage's
-reader score, the reader's best answer span inside it, and the linear score, weighed
+reader score, the reader's best answer span inside it, the share of the span head's
+probability that falls inside it (`Reading.mass`), and the linear score, weighed
 as calibrated on train-44 articles held out of the reader's training
 (`benchmarks/calibrate_reader.py`): the reader knows which passage and which words
 answer, the linear features know which sentence repeats the question's phrases. The
@@ -298,8 +299,11 @@ def read_candidates(
             if span is None or (key := text_key(text)) in seen:
                 continue
             seen.add(key)
-            features = {"reader": passage.reading.score, "span": span.score, "linear": linear.get(key, 0.0)}
-            score = sum(weighed[name] * value for name, value in features.items())
+            features = {
+                "reader": passage.reading.score, "span": span.score, "linear": linear.get(key, 0.0),
+                "mass": passage.reading.mass(stored.start - base, stored.end - base),
+            }
+            score = sum(weighed.get(name, 0.0) * value for name, value in features.items())
             found.append(Candidate(Sentence(passage, rank, stored, text), span, score, features))
     return sorted(found, key=lambda c: -c.score)
 

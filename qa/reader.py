@@ -18,6 +18,7 @@ fp32: on 160 held-out paragraphs 98% of the spans came out the same, the scores 
 from __future__ import annotations
 
 import json
+import math
 import threading
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
@@ -68,6 +69,15 @@ class Reading:
     ends: np.ndarray
     offsets: np.ndarray  # (pieces, 2) character offsets into the text
 
+    def mass(self, lo: int, hi: int) -> float:
+        """The log-probability, under the span head's softmax over the passage, that the
+        answer starts and ends within characters [lo, hi): how sure the reader is that a
+        sentence holds the answer, where `span` gives only its best guess's score."""
+        inside = (self.offsets[:, 0] >= lo) & (self.offsets[:, 1] <= hi)
+        if not inside.any():
+            return -math.inf
+        return sum(float(_logsumexp(x[inside]) - _logsumexp(x)) for x in (self.starts, self.ends))
+
     def span(self, lo: int = 0, hi: int | None = None, max_pieces: int = MAX_ANSWER) -> Span | None:
         """The best-scored answer whose word pieces lie within characters [lo, hi)."""
         hi = int(self.offsets[-1, 1]) if hi is None and len(self.offsets) else hi
@@ -84,6 +94,11 @@ class Reading:
         pairs = np.where(band, pairs, -np.inf)
         i, j = np.unravel_index(int(np.argmax(pairs)), pairs.shape)
         return Span(int(self.offsets[first + i, 0]), int(self.offsets[first + j, 1]), float(pairs[i, j]))
+
+
+def _logsumexp(x: np.ndarray) -> float:
+    top = float(x.max())
+    return top + math.log(float(np.exp(x - top).sum()))
 
 
 @dataclass(frozen=True)
