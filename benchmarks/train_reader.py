@@ -264,6 +264,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--measure", type=int, default=600, help="held-out questions measured after each epoch")
     parser.add_argument("--no-calibrate", action="store_true",
                         help="leave the thresholds as they are (else benchmarks/calibrate_reader.py runs)")
+    parser.add_argument("--news", type=Path, default=None,
+                        help="the calibration's news questions (default: benchmarks/news-fit-questions.jsonl)")
+    parser.add_argument("--news-store", choices=("all", "named"), default="all",
+                        help="the calibration's news store: every BBC article, or those the questions name")
+    parser.add_argument("--no-news", action="store_true", help="calibrate on SQuAD questions alone")
     args = parser.parse_args(argv)
 
     import torch
@@ -360,7 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.path.insert(0, str(ROOT / "benchmarks"))
         from calibrate_reader import main as calibrate
 
-        return calibrate([str(args.squad), "--weights", str(args.out)])
+        news = ["--no-news"] if args.no_news else ["--news-store", args.news_store, *(["--news", str(args.news)] if args.news else [])]
+        return calibrate([str(args.squad), "--weights", str(args.out), *news])
     return 0
 
 

