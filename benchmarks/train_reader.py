@@ -265,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-calibrate", action="store_true",
                         help="leave the thresholds as they are (else benchmarks/calibrate_reader.py runs)")
     parser.add_argument("--news", type=Path, default=None,
-                        help="the calibration's news questions (default: benchmarks/news-fit-questions.jsonl)")
+                        help="news questions for the calibration to fit on as well (none by default)")
     parser.add_argument("--news-store", choices=("all", "named"), default="all",
                         help="the calibration's news store: every BBC article, or those the questions name")
     parser.add_argument("--no-news", action="store_true", help="calibrate on SQuAD questions alone")

@@ -67,11 +67,12 @@ def test_the_reader_cites_the_sentence_that_answers_and_its_exact_words(seeded_s
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "issue 17, open: the reader trained so far quotes Mandžukić's own goal (scored for "
-    "France) first, his goal for Croatia second; for the Golden Ball, Harry Kane's Golden "
-    "Boot first, Modrić second; for the turnout, the headline ('record low turnout'); the "
-    "boycott question abstains, the reader scoring the passage that says 'calling the "
-    "election a sham' low"))
+    "issue 17, open: the reader trained so far, even weighed with the linear features, "
+    "quotes Mandžukić's own goal (scored for France) first (his goal for Croatia comes "
+    "third); for the boycott, the lead sentence ('foreign governments refused to "
+    "recognise'), scoring the passage that says 'calling the election a sham' low; for the "
+    "Golden Ball, Harry Kane's Golden Boot, and for the turnout the headline ('record low "
+    "turnout'), each with the right sentence second"))
 @pytest.mark.parametrize("question, wanted", [
     ("Who scored for Croatia in the final?", ("Perišić equalised", "Mandžukić pulled one back")),
     ("Why did the opposition boycott?", ("sham",)),
