@@ -73,17 +73,27 @@ class Reading:
         """The log-probability, under the span head's softmax over the passage, that the
         answer starts and ends within characters [lo, hi): how sure the reader is that a
         sentence holds the answer, where `span` gives only its best guess's score."""
-        inside = (self.offsets[:, 0] >= lo) & (self.offsets[:, 1] <= hi)
+        inside = self._inside(lo, hi)
         if not inside.any():
             return -math.inf
-        return sum(float(_logsumexp(x[inside]) - _logsumexp(x)) for x in (self.starts, self.ends))
+        return sum(float(np.logaddexp.reduce(x[inside]) - total)
+                   for x, total in zip((self.starts, self.ends), self._totals))
+
+    @cached_property
+    def _totals(self) -> tuple[float, float]:
+        """The softmaxes' log-normalisers, once per passage (`mass` is asked per sentence)."""
+        return float(np.logaddexp.reduce(self.starts)), float(np.logaddexp.reduce(self.ends))
+
+    def _inside(self, lo: int, hi: int) -> np.ndarray:
+        """Which word pieces lie within characters [lo, hi)."""
+        return (self.offsets[:, 0] >= lo) & (self.offsets[:, 1] <= hi)
 
     def span(self, lo: int = 0, hi: int | None = None, max_pieces: int = MAX_ANSWER) -> Span | None:
         """The best-scored answer whose word pieces lie within characters [lo, hi)."""
         hi = int(self.offsets[-1, 1]) if hi is None and len(self.offsets) else hi
         if hi is None:
             return None
-        inside = np.flatnonzero((self.offsets[:, 0] >= lo) & (self.offsets[:, 1] <= hi))
+        inside = np.flatnonzero(self._inside(lo, hi))
         if not len(inside):
             return None
         first, last = int(inside[0]), int(inside[-1]) + 1
@@ -94,11 +104,6 @@ class Reading:
         pairs = np.where(band, pairs, -np.inf)
         i, j = np.unravel_index(int(np.argmax(pairs)), pairs.shape)
         return Span(int(self.offsets[first + i, 0]), int(self.offsets[first + j, 1]), float(pairs[i, j]))
-
-
-def _logsumexp(x: np.ndarray) -> float:
-    top = float(x.max())
-    return top + math.log(float(np.exp(x - top).sum()))
 
 
 @dataclass(frozen=True)
