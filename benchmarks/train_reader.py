@@ -268,7 +268,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="news questions for the calibration to fit on as well (none by default)")
     parser.add_argument("--news-store", choices=("all", "named"), default="all",
                         help="the calibration's news store: every BBC article, or those the questions name")
-    parser.add_argument("--no-news", action="store_true", help="calibrate on SQuAD questions alone")
     args = parser.parse_args(argv)
 
     import torch
@@ -365,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.path.insert(0, str(ROOT / "benchmarks"))
         from calibrate_reader import main as calibrate
 
-        news = ["--no-news"] if args.no_news else ["--news-store", args.news_store, *(["--news", str(args.news)] if args.news else [])]
+        news = ["--news", str(args.news), "--news-store", args.news_store] if args.news else []
         return calibrate([str(args.squad), "--weights", str(args.out), *news])
     return 0
 
