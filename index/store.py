@@ -1,13 +1,13 @@
 """The Chroma store: chunks with their embeddings, and the articles they came from.
 
-Three collections in one Chroma database: `chunks` holds the passages (written and queried
-through llama-index's ChromaVectorStore), `sentences` holds an embedding for each sentence
-of each passage (pooled from the passage's token states at ingest, so answering never
-embeds the articles' text again), and `articles` holds each article's full text and
-metadata. The database is embedded on disk, or on a Chroma server (`Store.open`).
+Two collections in one Chroma database: `chunks` holds the passages (queried through
+llama-index's ChromaVectorStore), each with its sentences' offsets and vectors packed in
+its record (`index.packing`: pooled from the passage's token states at ingest, so
+answering never embeds the articles' text again), and `articles` holds each article's
+full text and metadata. The database is embedded on disk, or on a Chroma server
+(`Store.open`).
 
-An article's record is written after its chunks and sentences and removed before they are
-rewritten, so it marks the article as complete: readers see only chunks whose record
+An article's record is written after its chunks and removed before they are rewritten, so it marks the article as complete: readers see only chunks whose record
 exists, and a re-ingest redoes any article whose record is missing or stale. One process
 writes at a time (a lock file), and it notes each article it is about to write in a
 journal, so that the next writer removes what a killed one left unfinished.
@@ -46,6 +46,7 @@ from index.errors import ArticleNotFound, StoreError
 from index.filters import Filters, day_number, source_key
 from index.lexical import FILE as LEXICAL_FILE
 from index.lexical import LexicalArticle, LexicalIndex, LexicalPassage, Listing
+from index.packing import StoredSentence, pack, unpack
 from index.settings import ChromaServer, Settings, cache_folder
 
 if TYPE_CHECKING:
@@ -56,19 +57,16 @@ if TYPE_CHECKING:
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
 CHUNKS = "newsqa_chunks"
-SENTENCES = "newsqa_sentences"
 ARTICLES = "newsqa_articles"
-SCHEMA = 4  # 2: sentence embeddings; 3: author, source_key, published_day;
-# 4: sentences pooled from their passage, with ids by chunk
+SCHEMA = 5  # 2: sentence embeddings; 3: author, source_key, published_day;
+# 4: sentences pooled from their passage, with ids by chunk; 5: sentences in their passage's record
+SENTENCES_KEY = "sentence_pack"  # the chunk's metadata key for its packed sentences
 _PAGE = 5000
 _CHECK = 64  # articles checked together when repairing
 OVERFETCH = 4  # a filtered search first looks among this many times the hits it needs
 LOCK_FILE = "newsqa-write.lock"
 LEXICAL_LOCK = "newsqa-lexical.lock"  # held by whoever changes the lexical index
 JOURNAL_FILE = "newsqa-journal"
-# Sentences are only ever read by id, never searched: the sparsest graph Chroma builds
-# makes their writes about a third cheaper (measured on 7,000 vectors).
-_HNSW: dict[str, dict[str, Any]] = {SENTENCES: {"space": "cosine", "ef_construction": 8, "max_neighbors": 4}}
 
 
 @dataclass(frozen=True)
@@ -109,7 +107,7 @@ class StoredChunk:
     url: str | None
     published: str | None
     author: str | None = None
-    sentences: int = 0  # how many sentences the store holds for it
+    sentences: int = 0  # how many sentences its record holds (see `Store.sentences`)
 
 
 @dataclass(frozen=True)
@@ -134,13 +132,6 @@ class ArticleWrite:
     cluster: str = ""  # the near-duplicate cluster it belongs to
     embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     sentence_embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
-
-
-@dataclass(frozen=True)
-class StoredSentence:
-    start: int
-    end: int
-    vector: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -195,11 +186,6 @@ def _chunk_ids(articles: Iterable[tuple[str, int]]) -> list[str]:
     return [chunk_id(article_id, i) for article_id, count in articles for i in range(count)]
 
 
-def sentence_id(chunk: str, index: int) -> str:
-    """The id of a chunk's index-th sentence: looked up by id, never searched for."""
-    return f"{chunk}/{index}"
-
-
 class Store:
     """One Chroma database, embedded on disk or on a Chroma server, opened for one
     embedding model.
@@ -235,7 +221,6 @@ class Store:
         existing = {c.name for c in client.list_collections()}
         self._chunks = self._collection(CHUNKS, meta, existing)
         self._check_compatible(self._chunks.metadata or {})
-        self._sentences = self._collection(SENTENCES, meta, existing)
         self._articles = self._collection(ARTICLES, {**meta, "revision": 0}, existing)
         self._vectors: ChromaVectorStore = ChromaVectorStore(chroma_collection=self._chunks)
         self._identity = str(self._chunks.id)  # a store rebuilt under the same name is another store
@@ -245,7 +230,7 @@ class Store:
             return self._client.get_collection(name, embedding_function=None)  # type: ignore[arg-type]
         return self._client.create_collection(
             name, embedding_function=None, metadata=meta,  # type: ignore[arg-type]
-            configuration={"hnsw": _HNSW.get(name, {"space": "cosine"})},
+            configuration={"hnsw": {"space": "cosine"}},
         )
 
     @classmethod
@@ -383,22 +368,15 @@ class Store:
             return set()
 
     def _finished(self, article_ids: list[str]) -> set[str]:
-        """Those of the articles whose record is there with all its chunks and sentences."""
+        """Those of the articles whose record is there with all its chunks (each chunk's
+        sentences are in its own record)."""
         records = self._articles.get(ids=article_ids, include=["metadatas"])
         expected = {i: m for i, m in zip(records["ids"], records["metadatas"] or [])}
         if not expected:
             return set()
-        counts: dict[tuple[str, str], int] = {}
-        for kind, collection in (("chunks", self._chunks), ("sentences", self._sentences)):
-            got = collection.get(where={"article_id": {"$in": list(expected)}}, include=["metadatas"])
-            for meta in got["metadatas"] or []:
-                key = (kind, str(meta["article_id"]))
-                counts[key] = counts.get(key, 0) + 1
-        return {
-            i for i, meta in expected.items()
-            if counts.get(("chunks", i), 0) == int(meta["chunks"])
-            and counts.get(("sentences", i), 0) == int(meta["sentences"])
-        }
+        got = self._chunks.get(where={"article_id": {"$in": list(expected)}}, include=["metadatas"])
+        counts = Counter(str(meta["article_id"]) for meta in got["metadatas"] or [])
+        return {i for i, meta in expected.items() if counts[i] == int(meta["chunks"])}
 
     def write_articles(self, writes: Sequence[ArticleWrite]) -> None:
         """Replace whatever is stored for these articles with their new chunks, then commit
@@ -417,16 +395,18 @@ class Store:
             # Their old passages. New articles have none: `_repair` removed what killed
             # writers left.
             self._remove_parts(existing)
-        nodes, span_rows, records = [], [], []
+        nodes, packs, records = [], [], []
         for w in writes:
             facts = article_facts(w.article)
-            per_chunk = Counter(sentence.chunk_index for sentence in w.sentences)
+            per_chunk = _per_chunk(w.sentences, w.sentence_embeddings)
             for chunk, vector in zip(w.chunks, w.embeddings, strict=True):
+                spans, sentence_vectors = per_chunk.get(chunk.index, ([], np.zeros((0, self.dim))))
                 meta = {
                     "article_id": w.article.id, "chunk_index": chunk.index,
-                    "start": chunk.start, "end": chunk.end, "sentences": per_chunk[chunk.index],
+                    "start": chunk.start, "end": chunk.end, "sentences": len(spans),
                     **facts,
                 }
+                packs.append(pack(spans, sentence_vectors))
                 nodes.append(
                     TextNode(
                         id_=chunk_id(w.article.id, chunk.index), text=chunk.text, metadata=meta,
@@ -437,7 +417,6 @@ class Store:
                         excluded_embed_metadata_keys=list(meta), excluded_llm_metadata_keys=list(meta),
                     )
                 )
-            span_rows += _sentence_rows(w.article.id, w.sentences, w.sentence_embeddings)
             centroid = w.embeddings.mean(axis=0) if len(w.embeddings) else np.zeros(self.dim)
             records.append((w.article.id, w.article.text, centroid / (float(np.linalg.norm(centroid)) or 1.0), {
                 **facts, "origin": w.article.origin or "", "fingerprint": w.fingerprint,
@@ -445,13 +424,7 @@ class Store:
                 "minhash": w.signature, "cluster": w.cluster or w.article.id, "written": written,
             }))
         for at in range(0, len(nodes), self._batch):
-            self._vectors.add(nodes[at : at + self._batch])
-        for at in range(0, len(span_rows), self._batch):
-            page = span_rows[at : at + self._batch]
-            self._sentences.add(
-                ids=[r[0] for r in page], embeddings=np.stack([r[2] for r in page]),
-                metadatas=[r[1] for r in page],  # type: ignore[misc]
-            )
+            self._add_nodes(nodes[at : at + self._batch], packs[at : at + self._batch])
         for at in range(0, len(records), self._batch):
             page = records[at : at + self._batch]
             self._articles.upsert(
@@ -479,22 +452,29 @@ class Store:
         else:  # left unfinished by a killed writer: its parts are found by their metadata
             # ("document_id" is where llama-index keeps a node's article)
             self._chunks.delete(where={"document_id": article_id})
-            self._sentences.delete(where={"article_id": article_id})
         self.lexical_index().update(stamp=self._stamp())
 
+    def _add_nodes(self, nodes: Sequence[TextNode], packs: Sequence[str]) -> None:
+        """Write nodes as ChromaVectorStore.add does, each with its packed sentences: kept
+        out of the node's own JSON (llama-index's `_node_content`), which would store them
+        twice."""
+        from llama_index.core.schema import MetadataMode
+        from llama_index.core.vector_stores.utils import node_to_metadata_dict
+
+        metadatas = [{**node_to_metadata_dict(node, remove_text=True), SENTENCES_KEY: packed}
+                     for node, packed in zip(nodes, packs, strict=True)]
+        self._chunks.add(
+            ids=[node.node_id for node in nodes], embeddings=[node.get_embedding() for node in nodes],
+            metadatas=metadatas,  # type: ignore[arg-type]
+            documents=[node.get_content(metadata_mode=MetadataMode.NONE) for node in nodes],
+        )
+
     def _remove_parts(self, records: dict[str, dict[str, Any]]) -> None:
-        """Delete the chunks and sentences of whole articles (given their records) by id: a
-        delete by metadata reads the metadata of every sentence in the store (0.1 s an
-        article at 600,000 sentences)."""
+        """Delete the chunks of whole articles (given their records) by id: a delete by
+        metadata reads the metadata of every chunk in the store."""
         chunks = _chunk_ids((a, int(meta["chunks"])) for a, meta in records.items())
         for at in range(0, len(chunks), self._batch):
-            part = chunks[at : at + self._batch]
-            got = self._chunks.get(ids=part, include=["metadatas"])
-            sentences = [sentence_id(c, k) for c, meta in zip(got["ids"], got["metadatas"] or [])
-                         for k in range(int(meta.get("sentences") or 0))]
-            for start in range(0, len(sentences), self._batch):
-                self._sentences.delete(ids=sentences[start : start + self._batch])
-            self._chunks.delete(ids=part)
+            self._chunks.delete(ids=chunks[at : at + self._batch])
 
     def _bump_revision(self) -> None:
         meta = dict(self._client.get_collection(ARTICLES).metadata or {})
@@ -750,25 +730,15 @@ class Store:
         ]
 
     def sentences(self, chunks: Sequence[StoredChunk]) -> dict[str, list[StoredSentence]]:
-        """Each chunk's sentences, in order, with their embeddings (see `_vectors`).
-
-        Read by id (each chunk knows how many sentences it has): a lookup by metadata
-        would scan every sentence of the store.
-        """
+        """Each chunk's sentences, in order, with their vectors, from the chunks' records
+        (one read by id; a chunk deleted meanwhile is left out)."""
         if not chunks:
             return {}
-        ids = {c.id: [sentence_id(c.id, k) for k in range(c.sentences)] for c in chunks}
-        found: dict[str, list[StoredSentence]] = {}
-        pages = _vectors(self._sentences, [{"ids": [i for each in ids.values() for i in each]}]
-                         + [{"ids": each} for each in ids.values() if each])
-        for page in pages:
-            for meta, vector in zip(page["metadatas"], page["embeddings"]):
-                found.setdefault(str(meta["chunk_id"]), []).append(
-                    StoredSentence(int(meta["start"]), int(meta["end"]), np.asarray(vector, dtype=np.float32))
-                )
-        for sentences in found.values():
-            sentences.sort(key=lambda s: s.start)
-        return found
+        got = self._chunks.get(ids=[c.id for c in chunks], include=["metadatas"])
+        return {
+            i: unpack(str(meta.get(SENTENCES_KEY) or ""), int(meta.get("sentences") or 0), self.dim)
+            for i, meta in zip(got["ids"], got["metadatas"] or [])
+        }
 
     def chunks_with_vectors(self, chunk_ids: Sequence[str]) -> dict[str, tuple[StoredChunk, np.ndarray]]:
         """Those of the chunks that are still there, with their vectors (see `_vectors`)."""
@@ -815,19 +785,19 @@ def _vectors(collection: Collection, lookups: list[dict[str, Any]], documents: b
     return [page for page in map(get, lookups[1:]) if page is not None]
 
 
-def _sentence_rows(
-    article_id: str, sentences: Sequence[SentenceSpan], embeddings: np.ndarray
-) -> list[tuple[str, dict[str, Any], np.ndarray]]:
+def _per_chunk(
+    sentences: Sequence[SentenceSpan], embeddings: np.ndarray
+) -> dict[int, tuple[list[tuple[int, int]], np.ndarray]]:
+    """An article's sentences grouped by chunk: each chunk's offsets and vectors, in order."""
     if len(sentences) != len(embeddings):
         raise ValueError("one embedding per sentence")
-    rows = []
-    within: Counter[int] = Counter()  # sentences seen so far in each chunk
-    for sentence, vector in zip(sentences, embeddings):
-        chunk = chunk_id(article_id, sentence.chunk_index)
-        meta = {"article_id": article_id, "chunk_id": chunk, "start": sentence.start, "end": sentence.end}
-        rows.append((sentence_id(chunk, within[sentence.chunk_index]), meta, vector))
-        within[sentence.chunk_index] += 1
-    return rows
+    rows: dict[int, list[int]] = {}
+    for row, sentence in enumerate(sentences):
+        rows.setdefault(sentence.chunk_index, []).append(row)
+    return {
+        chunk: ([(sentences[r].start, sentences[r].end) for r in at], embeddings[at])
+        for chunk, at in rows.items()
+    }
 
 
 def _listed(article_id: str, meta: dict[str, Any]) -> LexicalArticle:

@@ -35,9 +35,8 @@ def test_delete_by_id_and_by_source(news_settings: Settings) -> None:
     assert sorted(report.deleted) == ["undated-note", "wire-ferry"]
     store = index.open_store(settings=news_settings)
     assert store.article_ids() == {"bbc-budget"}
-    # Nothing of the deleted articles is left: chunks and sentences go with the record.
+    # Nothing of the deleted articles is left: their chunks (with their sentences) go with the record.
     assert {m["article_id"] for m in store._chunks.get(include=["metadatas"])["metadatas"]} == {"bbc-budget"}
-    assert {m["article_id"] for m in store._sentences.get(include=["metadatas"])["metadatas"]} == {"bbc-budget"}
 
 
 def test_near_duplicate_articles_share_a_cluster_and_are_cited_once(
