@@ -29,6 +29,7 @@ should use a Chroma server, where every read goes to the server.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -49,6 +50,8 @@ from index.lexical import LexicalArticle, LexicalIndex, LexicalPassage, Listing
 from index.packing import StoredSentence, pack, unpack
 from index.settings import ChromaServer, Settings, cache_folder
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     from chromadb.api import AdminAPI, ClientAPI
     from chromadb.config import Settings as ChromaSettings
@@ -61,6 +64,8 @@ ARTICLES = "newsqa_articles"
 SCHEMA = 5  # 2: sentence embeddings; 3: author, source_key, published_day;
 # 4: sentences pooled from their passage, with ids by chunk; 5: sentences in their passage's record
 SENTENCES_KEY = "sentence_pack"  # the chunk's metadata key for its packed sentences
+FORMAT_4_SENTENCES = "newsqa_sentences"  # format 4's record per sentence (`_upgrade_from_4`)
+_UPGRADE_PAGE = 500  # chunks upgraded together
 _PAGE = 5000
 _CHECK = 64  # articles checked together when repairing
 OVERFETCH = 4  # a filtered search first looks among this many times the hits it needs
@@ -220,6 +225,9 @@ class Store:
         meta = {"model": self.model, "dim": self.dim, "schema": SCHEMA}
         existing = {c.name for c in client.list_collections()}
         self._chunks = self._collection(CHUNKS, meta, existing)
+        if FORMAT_4_SENTENCES in existing and int((self._chunks.metadata or {}).get("schema", 0)) in (4, SCHEMA):
+            self._upgrade_from_4()
+            self._chunks = self._client.get_collection(CHUNKS, embedding_function=None)  # type: ignore[arg-type]
         self._check_compatible(self._chunks.metadata or {})
         self._articles = self._collection(ARTICLES, {**meta, "revision": 0}, existing)
         self._vectors: ChromaVectorStore = ChromaVectorStore(chroma_collection=self._chunks)
@@ -309,6 +317,39 @@ class Store:
                 "Open it with the --model and --backend it was built with, or rebuild it: "
                 f"{rebuild} and run newsqa ingest again."
             )
+
+    def _upgrade_from_4(self) -> None:
+        """Pack format 4's sentence records into their chunks' records (format 5), then
+        drop their collection: the articles stay, and nothing is embedded again.
+
+        Readers of format 4 read on meanwhile; killed, it resumes where it stopped (a
+        chunk that holds its pack is done), and the format changes once every chunk is.
+        """
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.state / LOCK_FILE), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise StoreError(
+                f"the store at {self.where} is being written to or upgraded by another process; "
+                "try again when it is done"
+            ) from None
+        try:
+            log.warning("upgrading the store at %s to format %d (once: its sentences move into "
+                        "their passages' records)", self.where, SCHEMA)
+            old = self._client.get_collection(FORMAT_4_SENTENCES, embedding_function=None)  # type: ignore[arg-type]
+            for page in _pages(self._chunks, ["metadatas"]):
+                todo = [(i, m) for i, m in zip(page["ids"], page["metadatas"] or []) if SENTENCES_KEY not in m]
+                for at in range(0, len(todo), _UPGRADE_PAGE):
+                    self._chunks.update(ids=[i for i, _ in todo[at : at + _UPGRADE_PAGE]],
+                                        metadatas=_packed_from_4(old, todo[at : at + _UPGRADE_PAGE], self.dim))
+            for name in (CHUNKS, ARTICLES):
+                collection = self._client.get_collection(name, embedding_function=None)  # type: ignore[arg-type]
+                collection.modify(metadata={**(collection.metadata or {}), "schema": SCHEMA})
+            self._client.delete_collection(FORMAT_4_SENTENCES)
+        finally:
+            lock.release()
 
     # --- writing -------------------------------------------------------------------
 
@@ -783,6 +824,22 @@ def _vectors(collection: Collection, lookups: list[dict[str, Any]], documents: b
     if everything is not None:
         return [everything]
     return [page for page in map(get, lookups[1:]) if page is not None]
+
+
+def _packed_from_4(old: Collection, chunks: list[tuple[str, Any]], dim: int) -> list[dict[str, Any]]:
+    """The metadata that format 5 adds to these chunks (id, metadata), from format 4's
+    sentence records (ids "CHUNK/K")."""
+    wanted = [f"{c}/{k}" for c, meta in chunks for k in range(int(meta.get("sentences") or 0))]
+    got = old.get(ids=wanted, include=["embeddings", "metadatas"])
+    found: dict[str, list[tuple[int, int, np.ndarray]]] = {}
+    for meta, vector in zip(got["metadatas"] or [], got["embeddings"] if got["embeddings"] is not None else []):
+        found.setdefault(str(meta["chunk_id"]), []).append((int(meta["start"]), int(meta["end"]), vector))
+    metadatas = []
+    for c, _ in chunks:
+        rows = sorted(found.get(c, []), key=lambda r: r[0])
+        vectors = np.asarray([r[2] for r in rows], dtype=np.float32).reshape(len(rows), dim)
+        metadatas.append({SENTENCES_KEY: pack([(r[0], r[1]) for r in rows], vectors), "sentences": len(rows)})
+    return metadatas
 
 
 def _per_chunk(

@@ -10,7 +10,7 @@ import index
 from index.embedding import Embedder
 from index.errors import StoreError
 from index.settings import Settings
-from index.store import Store, to_chunk
+from index.store import FORMAT_4_SENTENCES, LOCK_FILE, SCHEMA, SENTENCES_KEY, Store, to_chunk
 from tests.conftest import SEEDS
 
 pytestmark = pytest.mark.slow
@@ -128,6 +128,55 @@ def test_a_store_of_another_format_says_how_to_rebuild(store_settings: Settings)
     chunks.modify(metadata={**(chunks.metadata or {}), "schema": 1})
     with pytest.raises(StoreError, match="another version of newsqa.*ingest again"):
         index.stats(settings=store_settings)
+
+
+def _as_format_4(store: Store) -> None:
+    """Rewrite a store in format 4's layout: a record per sentence, in a collection of its
+    own (how the previous version wrote it), and none packed in the chunks."""
+    chunks = [to_chunk(node) for node in store.nodes()]
+    sentences = store.sentences(chunks)
+    old = store._client.create_collection(FORMAT_4_SENTENCES, embedding_function=None,
+                                          configuration={"hnsw": {"space": "cosine"}})
+    rows = [(f"{c}/{k}", {"article_id": c.split("#")[0], "chunk_id": c, "start": s.start, "end": s.end}, s.vector)
+            for c, found in sentences.items() for k, s in enumerate(found)]
+    old.add(ids=[r[0] for r in rows], metadatas=[r[1] for r in rows], embeddings=np.stack([r[2] for r in rows]))
+    store._chunks.update(ids=list(sentences), metadatas=[{SENTENCES_KEY: None} for _ in sentences])
+    store._chunks.modify(metadata={**(store._chunks.metadata or {}), "schema": 4})
+
+
+def test_a_store_of_the_previous_format_is_upgraded_in_place_without_embedding_again(
+    store_settings: Settings,
+) -> None:
+    index.ingest([SEEDS], settings=store_settings, progress=False)
+    store = index.open_store(settings=store_settings)
+    chunks = [to_chunk(node) for node in store.nodes()]
+    before = store.sentences(chunks)
+    _as_format_4(store)
+    assert not any(m.get(SENTENCES_KEY) for m in store._chunks.get(include=["metadatas"])["metadatas"])
+
+    upgraded = index.open_store(settings=store_settings)
+    assert upgraded._chunks.metadata["schema"] == SCHEMA
+    assert FORMAT_4_SENTENCES not in {c.name for c in upgraded._client.list_collections()}
+    after = upgraded.sentences(chunks)
+    assert {c: [(s.start, s.end) for s in found] for c, found in after.items()} == {
+        c: [(s.start, s.end) for s in found] for c, found in before.items()
+    }
+    for chunk_id, found in after.items():
+        assert np.abs(np.stack([s.vector for s in found]) - np.stack([s.vector for s in before[chunk_id]])).max() < 1e-2
+    spy = CountingEmbedder()
+    again = index.ingest([SEEDS], settings=store_settings, embedder=spy, progress=False)
+    assert len(again.unchanged) == 2 and spy.embedded == 0
+
+
+def test_a_store_is_not_upgraded_while_another_process_writes_to_it(embedded_settings: Settings) -> None:
+    from filelock import FileLock
+
+    index.ingest([SEEDS / "world-cup-final-2018.txt"], settings=embedded_settings, progress=False)
+    _as_format_4(index.open_store(settings=embedded_settings))
+    with FileLock(str(embedded_settings.store / LOCK_FILE)):
+        with pytest.raises(StoreError, match="being written to or upgraded by another process"):
+            index.open_store(settings=embedded_settings)
+    assert index.open_store(settings=embedded_settings)._chunks.metadata["schema"] == SCHEMA
 
 
 def test_every_sentence_of_every_passage_is_stored_with_its_embedding(store_settings: Settings) -> None:
