@@ -15,8 +15,10 @@ question finds `--copies` equal passages; the figures here are about speed and m
 Then, in one process per store (the seeds as shipped, and the large one), the same
 questions (a seeded sample of squad-v1.1-dev-a's) are asked: opening the store and the
 first question are timed apart from the warm questions, whose p50/p95 latency is reported
-without and with a source filter. Last, in a process per store again, the same 100 new
+without and with a source filter. Then, in a process per store again, the same 100 new
 articles are ingested and deleted (the real model embeds them: the ratio is the point).
+Last, an engine open on each store, warm, asks about an article that another process
+(`newsqa ingest`) has just added, and again after another process deleted it.
 """
 
 from __future__ import annotations
@@ -145,6 +147,37 @@ def ingest_new(settings: Settings, count: int = 100) -> dict[str, float]:
     return result
 
 
+LIVE_ARTICLE = {
+    "id": "live/vellmar-bridge", "title": "Vellmar opens its harbour bridge", "source": "Live desk",
+    "published": "2026-12-02",
+    "text": "The town council of Vellmar opened its new harbour bridge on Tuesday. The bridge cost "
+            "2.4 million crowns, the council said, and took three years to build. Ferries that "
+            "crossed the harbour will now run only at weekends.",
+}
+LIVE_QUESTION = "How much did the Vellmar harbour bridge cost?"
+
+
+def live(settings: Settings, asked: Sequence[str], work: Path) -> dict[str, float]:
+    """A running engine, warm; another process ingests an article, then deletes it: how
+    long the engine's next question takes each time, and whether it cites the article."""
+    from qa.engine import Engine
+
+    engine = Engine(settings)
+    for question in asked[:5]:
+        engine.ask(question)
+    feed = work / "live.jsonl"
+    feed.write_text(json.dumps(LIVE_ARTICLE) + "\n")
+    where = ["--chroma-url", str(settings.chroma_url)] if settings.chroma_url else ["--store", str(settings.store)]
+    result: dict[str, float] = {}
+    for step, command in (("ingest", ["ingest", str(feed)]), ("delete", ["delete", LIVE_ARTICLE["id"]])):
+        subprocess.run([sys.executable, "-m", "ui.cli", *command, *where], check=True, capture_output=True, cwd=ROOT)
+        started = time.perf_counter()
+        answer = engine.ask(LIVE_QUESTION)
+        result[f"after_{step}_seconds"] = time.perf_counter() - started
+        result[f"after_{step}_cites_it"] = float(any(c.article_id == LIVE_ARTICLE["id"] for c in answer.citations))
+    return result
+
+
 def folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -165,6 +198,8 @@ def main() -> None:
         settings = seeds if args.stage.startswith("seeds") else large
         if args.stage.endswith("ingest"):
             print(json.dumps(ingest_new(settings)))
+        elif args.stage.endswith("live"):
+            print(json.dumps(live(settings, questions(args.questions), args.work)))
         else:
             print(json.dumps(query(settings, questions(args.questions))))
         return
@@ -176,7 +211,7 @@ def main() -> None:
         built = build(large, args.copies, args.limit)
         (args.work / "built.json").write_text(json.dumps(built))
     results["build"] = json.loads((args.work / "built.json").read_text())
-    for stage in ("seeds", "large", "seeds-ingest", "large-ingest"):
+    for stage in ("seeds", "large", "seeds-ingest", "large-ingest", "seeds-live", "large-live"):
         command = [sys.executable, __file__, "--stage", stage, "--work", str(args.work),
                    "--questions", str(args.questions)]
         command += ["--chroma-url", args.chroma_url] if args.chroma_url else []
@@ -205,9 +240,19 @@ def report(r: dict[str, dict[str, float]], disk: int | None, copies: int) -> str
         ("large / seeds, p50 and p95", f"{large['plain_p50_ms'] / seeds['plain_p50_ms']:.2f} / "
          f"{large['plain_p95_ms'] / seeds['plain_p95_ms']:.2f}"),
         ("peak RSS of the asking process", f"{seeds['peak_rss_mib']:.0f} / {large['peak_rss_mib']:.0f} MiB"),
+        ("a running engine, after another process's ingest", _live(seeds, large, "ingest")),
+        ("... and after its delete", _live(seeds, large, "delete")),
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _live(seeds: dict[str, float], large: dict[str, float], step: str) -> str:
+    def one(r: dict[str, float]) -> str:
+        cites = "cites it" if r[f"after_{step}_cites_it"] else "does not cite it"
+        return f"{r[f'after_{step}_seconds']:.2f} s, {cites}"
+
+    return f"{one(seeds)} / {one(large)}"
 
 
 if __name__ == "__main__":
