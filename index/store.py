@@ -7,10 +7,11 @@ answering never embeds the articles' text again), and `articles` holds each arti
 full text and metadata. The database is embedded on disk, or on a Chroma server
 (`Store.open`).
 
-An article's record is written after its chunks and removed before they are rewritten, so it marks the article as complete: readers see only chunks whose record
-exists, and a re-ingest redoes any article whose record is missing or stale. One process
-writes at a time (a lock file), and it notes each article it is about to write in a
-journal, so that the next writer removes what a killed one left unfinished.
+An article's record is written after its chunks and removed before they are rewritten,
+so it marks the article as complete: readers see only chunks whose record exists, and a
+re-ingest redoes any article whose record is missing or stale. One process writes at a
+time (a lock file), and it notes each article it is about to write in a journal, so that
+the next writer removes what a killed one left unfinished.
 
 Beside the database (in `state`) lies the lexical index (`index.lexical`), derived from it
 and stamped with the store's revision. The writer changes it in step: an article leaves it
