@@ -22,6 +22,14 @@ def _minhash(hexed: str) -> MinHash:
     return MinHash(num_perm=PERMUTATIONS, seed=1, hashvalues=values, scheme=SCHEME)
 
 
+def test_a_signature_is_datasketchs_own_minhash_of_the_shingles() -> None:
+    # Signatures are stored: whatever makes them faster must not change them.
+    words = BODY.casefold().replace(".", " ").split()
+    plain = MinHash(num_perm=PERMUTATIONS, seed=1, scheme=SCHEME)
+    plain.update_batch([" ".join(words[i : i + 5]).encode() for i in range(len(words) - 4)])
+    assert signature(BODY) == plain.hashvalues.astype(np.uint32).tobytes().hex()
+
+
 def test_the_bands_are_datasketchs_optimum() -> None:
     lsh = MinHashLSH(threshold=THRESHOLD, num_perm=PERMUTATIONS)
     assert (lsh.b, lsh.r) == (BANDS, ROWS)
