@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 import index  # noqa: E402
 from index.filters import Filters  # noqa: E402
 from index.lexical import LexicalArticle, LexicalIndex, LexicalPassage  # noqa: E402
-from index.segment import REBUILD_AT  # noqa: E402
+from index.segment import rebuild_threshold  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from index.terms import terms  # noqa: E402
 
@@ -83,12 +83,12 @@ def size_of(path: Path) -> int:
 def fts5(rows: list[LexicalPassage], extra: list[LexicalPassage], asked: Sequence[str], work: Path,
          source: str, segmented: bool) -> dict[str, object]:
     """FTS5 alone, or (`segmented`) as newsqa ranks: a bm25s segment of all but the last
-    REBUILD_AT - 1 passages, which FTS5 ranks (the most it ever ranks alone)."""
+    `rebuild_threshold` - 1 passages, which FTS5 ranks (the most it ever ranks alone)."""
     path = work / ("segmented" if segmented else "fts5") / "lexical.sqlite3"
     path.parent.mkdir()
     started = time.perf_counter()
     built = LexicalIndex(path)
-    recent = REBUILD_AT - 1 if segmented else 0
+    recent = rebuild_threshold(len(rows)) - 1 if segmented else 0
     frozen, later = rows[: len(rows) - recent], rows[len(rows) - recent :]
     built.update(articles=_articles(frozen), passages=frozen, stamp=(0, "bench"))
     if segmented:

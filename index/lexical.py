@@ -312,13 +312,13 @@ class LexicalIndex:
             segment.remove_others(self.path.parent, keep=None)
 
     def refresh_segment(self) -> None:
-        """Freeze every passage into a new segment once REBUILD_AT of them lie outside the
-        current one. For writers, who hold the store's lexical lock."""
+        """Freeze every passage into a new segment once `segment.rebuild_threshold` of
+        them lie outside the current one. For writers, who hold the store's lexical lock."""
         db = self._connection()
         meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('segment', 'segment_row')").fetchall())
         outside = db.execute("SELECT count(*) FROM passages WHERE rowid > ?",
                              (int(meta.get("segment_row", 0)),)).fetchone()[0]
-        if outside < segment.REBUILD_AT:
+        if outside < segment.rebuild_threshold(db.execute("SELECT count(*) FROM passages").fetchone()[0]):
             return
         built = segment.build(db, self.path.parent)
         if built is None:

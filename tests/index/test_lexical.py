@@ -232,3 +232,10 @@ def test_passages_added_or_deleted_after_the_segment_are_seen(
     assert _ids(store, "ferry strike Dover") == {"bbc-dover", "wire-ferry"}
     assert _ids(store, "ferry strike Dover", Filters.parse(["BBC"])) == {"bbc-dover"}
     assert _ids(index.open_store(settings=store_settings), "ferry strike Dover") == {"bbc-dover", "wire-ferry"}
+
+
+def test_a_new_segment_is_due_after_a_fixed_step_then_after_a_tenth_of_the_passages() -> None:
+    from index import segment
+
+    assert segment.rebuild_threshold(0) == segment.rebuild_threshold(150_000) == segment.REBUILD_AT
+    assert segment.rebuild_threshold(1_000_000) == 100_000
