@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from chromadb.api import AdminAPI, ClientAPI
     from chromadb.config import Settings as ChromaSettings
     from chromadb.api.models.Collection import Collection
+    from filelock import BaseFileLock
     from llama_index.core.schema import TextNode
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
@@ -326,16 +327,8 @@ class Store:
         Readers of format 4 read on meanwhile; killed, it resumes where it stopped (a
         chunk that holds its pack is done), and the format changes once every chunk is.
         """
-        from filelock import FileLock, Timeout
-
-        lock = FileLock(str(self.state / LOCK_FILE), timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise StoreError(
-                f"the store at {self.where} is being written to or upgraded by another process; "
-                "try again when it is done"
-            ) from None
+        lock = self._write_lock(f"the store at {self.where} is being written to or upgraded by "
+                                "another process; try again when it is done")
         try:
             log.warning("upgrading the store at %s to format %d (once: its sentences move into "
                         "their passages' records)", self.where, SCHEMA)
@@ -352,6 +345,17 @@ class Store:
         finally:
             lock.release()
 
+    def _write_lock(self, busy: str) -> BaseFileLock:
+        """The store's write lock, held; a StoreError saying `busy` if another process has it."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.state / LOCK_FILE), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise StoreError(busy) from None
+        return lock
+
     # --- writing -------------------------------------------------------------------
 
     @contextmanager
@@ -360,16 +364,10 @@ class Store:
 
         A second writer gets a StoreError at once instead of waiting.
         """
-        from filelock import FileLock, Timeout
+        from filelock import FileLock
 
-        lock = FileLock(str(self.state / LOCK_FILE), timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise StoreError(
-                f"another process is writing to the store at {self.where} (an ingest or a "
-                "delete); wait for it to finish and try again"
-            ) from None
+        lock = self._write_lock(f"another process is writing to the store at {self.where} (an "
+                                "ingest or a delete); wait for it to finish and try again")
         try:
             # Readers bring the lexical index up to date only while no writer holds this.
             with FileLock(str(self.state / LEXICAL_LOCK)):
