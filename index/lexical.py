@@ -318,7 +318,7 @@ class LexicalIndex:
         meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('segment', 'segment_row')").fetchall())
         outside = db.execute("SELECT count(*) FROM passages WHERE rowid > ?",
                              (int(meta.get("segment_row", 0)),)).fetchone()[0]
-        if outside < segment.rebuild_threshold(db.execute("SELECT count(*) FROM passages").fetchone()[0]):
+        if outside < segment.rebuild_threshold(self.size):
             return
         built = segment.build(db, self.path.parent)
         if built is None:

@@ -28,6 +28,7 @@ from index.filters import Filters
 K1, B = 1.2, 0.75  # FTS5's bm25() constants
 REBUILD_AT = 20_000  # passages outside the segment that call for a new one ...
 REBUILD_SHARE = 0.1  # ... or this share of all the passages, when that is more
+PREFIX = "newsqa-lexical-segment-"
 
 
 def rebuild_threshold(passages: int) -> int:
@@ -40,7 +41,6 @@ def rebuild_threshold(passages: int) -> int:
     100,000).
     """
     return max(REBUILD_AT, int(REBUILD_SHARE * passages))
-PREFIX = "newsqa-lexical-segment-"
 
 
 @dataclass
