@@ -10,8 +10,8 @@ own (so that its peak memory is its own, and the model loads before the clock st
   vector and its sentences');
 - fp32: the same with `--precision fp32`;
 - int8: the same with `--backend onnx-int8` (the model with int8 weights, onnxruntime);
-- encode: `model.encode` of the chunks alone (sentence-transformers, torch, the same
-  precision as ours), the practical limit of the default backend;
+- encode: `Embedder.encode` of the chunks alone (torch, the same precision and the same
+  batched forward as ours), the practical limit of the default backend;
 - naive: llama-index's `VectorStoreIndex.from_documents` into Chroma with
   `HuggingFaceEmbedding` (same model folder, fp32 as users run it), our chunker as its
   only transformation;

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from index.settings import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, PRECISIONS,
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
-    from tokenizers import Tokenizer
+    from tokenizers import Encoding, Tokenizer
 
 PACKAGED_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 
@@ -47,8 +47,11 @@ def resolve_model(model: str) -> tuple[str, Path]:
 class Embedder:
     """Encodes texts into unit-length vectors; loads lazily, shared per model folder.
 
-    `backend` "torch" runs the model with sentence-transformers; "onnx-int8" runs the
-    same model, exported with int8 weights, with onnxruntime (see `index.quantized`).
+    `backend` "torch" loads the model with sentence-transformers and, for a mean-pooled
+    model, runs its transformer here on batches of like length (the vectors of
+    sentence-transformers' `encode`, from one tokenization that also gives the spans'
+    offsets); "onnx-int8" runs the same model, exported with int8 weights, with
+    onnxruntime (see `index.quantized`).
     Their vectors differ slightly, so a store records which one built it. `precision`
     "bf16" runs the torch model under bf16 autocast (2.5 times as fast where the CPU has
     the instructions, with vectors whose cosine to fp32's is at least 0.9999: the same
@@ -80,14 +83,19 @@ class Embedder:
 
     @cached_property
     def mean_pooled(self) -> bool:
-        """Whether the model's vector is the mean of its token states (so a span's vector
-        can be pooled from the states of the text around it)."""
+        """Whether the model's vector is the unit mean of its token states and nothing else
+        (so this module can run the transformer itself, and a span's vector can be pooled
+        from the states of the text around it)."""
         pooling = self.path / "1_Pooling" / "config.json"
         if not pooling.is_file():
             return False
         modes = json.loads(pooling.read_text())
-        return bool(modes.get("pooling_mode_mean_tokens")) and not any(
-            on for mode, on in modes.items() if mode.startswith("pooling_mode_") and mode != "pooling_mode_mean_tokens"
+        modules = self.path / "modules.json"
+        kinds = {m.get("type", "") for m in json.loads(modules.read_text())} if modules.is_file() else set()
+        return (
+            bool(modes.get("pooling_mode_mean_tokens"))
+            and not any(on for mode, on in modes.items() if mode.startswith("pooling_mode_") and mode != "pooling_mode_mean_tokens")
+            and kinds <= {f"sentence_transformers.models.{k}" for k in ("Transformer", "Pooling", "Normalize")}
         )
 
     @cached_property
@@ -104,14 +112,14 @@ class Embedder:
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if self.backend == "torch":
+        if self.backend == "torch" and not self.mean_pooled:  # a model of other parts: as it says
             with autocast(self.bf16):
                 vectors = _model(self.path).encode(
                     list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_tensor=True
                 )
             return vectors.float().numpy()
-        states = self._token_states(texts, batch_size)
-        return np.stack([_unit(s.mean(axis=0)) for s in states]).astype(np.float32)
+        states = self._token_states(self._encodings(texts), batch_size)
+        return _units(np.stack([s.mean(axis=0) for s in states]))
 
     def encode_one(self, text: str) -> np.ndarray:
         return self.encode([text])[0]
@@ -130,38 +138,74 @@ class Embedder:
             pieces = self.encode([t[a:b] for t, ss in zip(texts, spans) for a, b in ss], batch_size)
             bounds = np.cumsum([len(ss) for ss in spans])[:-1]
             return self.encode(texts, batch_size), list(np.split(pieces, bounds))
-        states = self._token_states(texts, batch_size)
-        vectors = np.stack([_unit(s.mean(axis=0)) for s in states]).astype(np.float32)
+        encodings = self._encodings(texts)
+        states = self._token_states(encodings, batch_size)
+        vectors = _units(np.stack([s.mean(axis=0) for s in states]))
         span_vectors = []
-        # The tokens' character offsets, all texts at once (the tokenizer's batch runs in Rust).
-        for tokens, encoding, text_spans in zip(states, _tokenizer(self.path).encode_batch(list(texts)), spans):
+        for tokens, encoding, text_spans in zip(states, encodings, spans):
             offsets = np.array(encoding.offsets[: len(tokens)], dtype=np.int64).reshape(-1, 2)
             offsets[np.array(encoding.special_tokens_mask[: len(tokens)], dtype=bool)] = -1
             first, last = offsets[:, 0], offsets[:, 1]
-            rows = np.zeros((len(text_spans), self.dim), dtype=np.float32)
-            for k, (start, end) in enumerate(text_spans):
-                inside = (start <= first) & (last <= end) & (first < last)
-                rows[k] = _unit(tokens[inside].mean(axis=0) if inside.any() else tokens.mean(axis=0))
-            span_vectors.append(rows)
+            bounds = np.asarray(text_spans, dtype=np.int64).reshape(-1, 2)
+            inside = (bounds[:, :1] <= first) & (last <= bounds[:, 1:]) & (first < last)  # (spans, tokens)
+            counts = inside.sum(axis=1, keepdims=True)
+            pooled = (inside.astype(np.float32) @ tokens) / np.maximum(counts, 1)
+            span_vectors.append(_units(np.where(counts > 0, pooled, tokens.mean(axis=0))))
         return vectors, span_vectors
 
-    def _token_states(self, texts: Sequence[str], batch_size: int) -> list[np.ndarray]:
+    def _encodings(self, texts: Sequence[str]) -> list[Encoding]:
+        """The texts' word pieces with their character offsets: one tokenization serves
+        the model's input and the spans' pooling alike."""
+        return _tokenizer(self.path).encode_batch(list(texts))
+
+    def _token_states(self, encodings: Sequence[Encoding], batch_size: int) -> list[np.ndarray]:
+        """Each text's token states (special tokens included), the texts batched by length
+        so that little of the work is padding. The same transformer as sentence-
+        transformers' `encode` runs, without its second tokenization and per-text loops."""
+        limit = self.max_word_pieces  # what sentence-transformers keeps: the head and [SEP]
+        ids = [e.ids[: limit - 1] + e.ids[-1:] if len(e.ids) > limit else e.ids for e in encodings]
         if self.backend == "torch":
-            with autocast(self.bf16):
-                states = _model(self.path).encode(
-                    list(texts), batch_size=batch_size, output_value="token_embeddings", convert_to_numpy=False
-                )
-            return [s.float().numpy() for s in states]
-        from index import quantized
+            run = _torch_runner(self.path, self.bf16)
+        else:
+            from index import quantized
 
-        return quantized.token_states(
-            self.path, _tokenizer(self.path), texts, batch_size, self.max_word_pieces
-        )
+            run = quantized.runner(self.path)
+        states: list[np.ndarray] = [np.zeros((0, self.dim), dtype=np.float32)] * len(ids)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for at in range(0, len(order), batch_size):
+            batch = order[at : at + batch_size]
+            input_ids = np.zeros((len(batch), max(len(ids[i]) for i in batch)), dtype=np.int64)
+            mask = np.zeros_like(input_ids)
+            for row, i in enumerate(batch):
+                input_ids[row, : len(ids[i])] = ids[i]
+                mask[row, : len(ids[i])] = 1
+            out = run(input_ids, mask)
+            for row, i in enumerate(batch):
+                states[i] = out[row, : len(ids[i])]
+        return states
 
 
-def _unit(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm else vector
+def _torch_runner(path: Path, bf16: bool) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The sentence-transformers model's transformer, as a function of a padded batch."""
+    import torch
+
+    transformer = _model(path)[0].auto_model
+
+    def run(input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with torch.inference_mode(), autocast(bf16):
+            out = transformer(
+                input_ids=torch.from_numpy(input_ids), attention_mask=torch.from_numpy(mask),
+                token_type_ids=torch.zeros_like(torch.from_numpy(input_ids)), return_dict=True,
+            ).last_hidden_state
+        return out.float().numpy()
+
+    return run
+
+
+def _units(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (a zero row stays zero)."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 @lru_cache(maxsize=4)

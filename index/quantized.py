@@ -14,7 +14,7 @@ import tempfile
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -23,7 +23,6 @@ from index.settings import cache_folder
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
-    from tokenizers import Tokenizer
 
 # Part of the cache key: bump it when the export or the quantisation changes.
 EXPORT_VERSION = 1
@@ -96,27 +95,13 @@ def _session(model_path: Path) -> InferenceSession:
     )
 
 
-def token_states(
-    model_path: Path, tokenizer: Tokenizer, texts: Sequence[str], batch_size: int, max_tokens: int
-) -> list[np.ndarray]:
-    """Each text's token states (special tokens included), batched by length so that
-    little of the work is padding."""
+def runner(model_path: Path) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The int8 model as a function of a padded batch (ids, mask) to its token states."""
     session = _session(model_path)
-    encodings = tokenizer.encode_batch(list(texts))
-    ids = [e.ids[: max_tokens - 1] + e.ids[-1:] if len(e.ids) > max_tokens else e.ids for e in encodings]
-    states: list[np.ndarray] = [np.zeros(0)] * len(texts)
-    order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
-    for first in range(0, len(order), batch_size):
-        batch = order[first : first + batch_size]
-        width = max(len(ids[i]) for i in batch)
-        input_ids = np.zeros((len(batch), width), dtype=np.int64)
-        mask = np.zeros_like(input_ids)
-        for row, i in enumerate(batch):
-            input_ids[row, : len(ids[i])] = ids[i]
-            mask[row, : len(ids[i])] = 1
+
+    def run(input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         (out,) = session.run(None, {"input_ids": input_ids, "attention_mask": mask,
                                     "token_type_ids": np.zeros_like(input_ids)})
-        for row, i in enumerate(batch):
-            states[i] = out[row, : len(ids[i])]
-    return states
+        return out
 
+    return run

@@ -35,6 +35,27 @@ def test_a_sentence_pooled_from_its_passage_is_nearest_its_own_embedding(backend
     assert list(similarity.argmax(axis=1)) == [0, 1, 2]
 
 
+def test_our_forward_gives_sentence_transformers_vectors() -> None:
+    from index.embedding import _model
+
+    embedder = Embedder(precision="fp32")
+    texts = [TEXT, "Who won the Venezuelan election?", "word " * 400]  # the last is cut at 256
+    expected = _model(embedder.path).encode(texts, normalize_embeddings=True)
+    assert np.allclose(embedder.encode(texts), expected, atol=1e-5)
+
+
+def test_a_model_with_more_than_mean_pooling_is_left_to_sentence_transformers(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(Embedder().path, folder)
+    modules = json.loads((folder / "modules.json").read_text())
+    modules.append({"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"})
+    (folder / "modules.json").write_text(json.dumps(modules))
+    assert Embedder().mean_pooled and not Embedder(str(folder)).mean_pooled
+
+
 def test_the_int8_backend_is_close_to_torch_and_its_store_is_its_own(tmp_path: Path) -> None:
     torch_vectors = Embedder(backend="torch").encode([TEXT])
     int8_vectors = Embedder(backend="onnx-int8").encode([TEXT])
