@@ -283,9 +283,9 @@ def candidate_sentences(passages: Sequence[Passage]) -> list[Sentence]:
 def read_candidates(
     read: Sequence[Passage], linear: dict[str, float], weighed: dict[str, float]
 ) -> list[Candidate]:
-    """Each sentence of the read passages (each text once) that holds a span, best first:
-    scored by `weighed` over its passage's reader score, its best span's score and its
-    linear score (`linear`, by `text_key`)."""
+    """Each sentence of the read passages (each text once, headlines left out) that holds
+    a span, best first: scored by `weighed` over its passage's reader score, its best
+    span's score and its linear score (`linear`, by `text_key`)."""
     # Not `candidate_sentences`: a copy past the reader's window (no span) must not hide a
     # copy it did read.
     seen: set[str] = set()
@@ -296,7 +296,7 @@ def read_candidates(
         for stored in passage.sentences:
             span = passage.reading.span(stored.start - base, stored.end - base)
             text = passage.sentence_text(stored)
-            if span is None or (key := text_key(text)) in seen:
+            if span is None or (key := text_key(text)) in seen or is_headline(text, passage):
                 continue
             seen.add(key)
             features = {
@@ -306,6 +306,14 @@ def read_candidates(
             score = sum(weighed.get(name, 0.0) * value for name, value in features.items())
             found.append(Candidate(Sentence(passage, rank, stored, text), span, score, features))
     return sorted(found, key=lambda c: -c.score)
+
+
+def is_headline(text: str, passage: Passage) -> bool:
+    """Whether a sentence is its article's title line, which is never quoted as the
+    answer: every citation shows the title anyway, and a headline names the story rather
+    than the fact asked for ("…marred by record low turnout" for "What was the turnout?",
+    where the story says "Turnout was 46%")."""
+    return text_key(text) == text_key(passage.chunk.title)
 
 
 def by_best_candidate(passages: Sequence[Passage], candidates: Sequence[Candidate]) -> list[Passage]:

@@ -69,21 +69,25 @@ def test_the_reader_cites_the_sentence_that_answers_and_its_exact_words(seeded_s
 @pytest.mark.xfail(strict=True, reason=(
     "issue 17, open: the reader trained so far, even weighed with the linear features, "
     "quotes Mandžukić's own goal (scored for France) first (his goal for Croatia comes "
-    "third); for the boycott, the lead sentence ('foreign governments refused to "
-    "recognise'), scoring the passage that says 'calling the election a sham' low; for the "
-    "Golden Ball, Harry Kane's Golden Boot, and for the turnout the headline ('record low "
-    "turnout'), each with the right sentence second"))
+    "third); for the boycott it abstains, scoring the passage that says 'calling the "
+    "election a sham' low; for the Golden Ball, it quotes Harry Kane's Golden Boot"))
 @pytest.mark.parametrize("question, wanted", [
     ("Who scored for Croatia in the final?", ("Perišić equalised", "Mandžukić pulled one back")),
     ("Why did the opposition boycott?", ("sham",)),
     ("Who won the Golden Ball?", ("Modrić",)),
-    ("What was the turnout?", ("46%",)),
 ])
 def test_the_reader_answers_the_seed_questions_the_linear_picker_got_wrong(
     seeded_settings: Settings, question: str, wanted: tuple[str, ...]
 ) -> None:
     answer = qa.ask(question, settings=seeded_settings)
     assert not answer.abstained and any(words in answer.citations[0].quote for words in wanted)
+
+
+def test_the_headline_is_not_quoted_as_the_answer(seeded_settings: Settings) -> None:
+    # The reader's best span was "low", in the title line "...marred by record low turnout".
+    answer = qa.ask("What was the turnout?", settings=seeded_settings)
+    assert answer.citations[0].quote.startswith("Turnout was 46%") and answer.short == "46%"
+    assert all(c.quote != c.title for c in answer.citations)
 
 
 def test_the_short_answer_points_at_its_words_in_the_article(seeded_settings: Settings) -> None:
