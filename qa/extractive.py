@@ -312,8 +312,8 @@ def is_headline(text: str, passage: Passage) -> bool:
     """Whether a sentence is its article's title line, which is never quoted as the
     answer: every citation shows the title anyway, and a headline names the story rather
     than the fact asked for ("…marred by record low turnout" for "What was the turnout?",
-    where the story says "Turnout was 46%")."""
-    return text_key(text) == text_key(passage.chunk.title)
+    where the story says "Turnout was 46%"), unless it is all the passage holds."""
+    return len(passage.sentences) > 1 and text_key(text) == text_key(passage.chunk.title)
 
 
 def by_best_candidate(passages: Sequence[Passage], candidates: Sequence[Candidate]) -> list[Passage]:

@@ -74,8 +74,10 @@ def test_inputs_are_question_title_and_passage_cut_to_fit() -> None:
     assert len(batch.offsets[0]) == MAX_LENGTH - start - 1
 
 
-def _passage(text: str, score: float, starts: list[float], ends: list[float], article: str = "a") -> Passage:
-    chunk = StoredChunk(f"{article}#0", article, 0, 0, len(text), text, "T", "S", None, None)
+def _passage(
+    text: str, score: float, starts: list[float], ends: list[float], article: str = "a", title: str = "T",
+) -> Passage:
+    chunk = StoredChunk(f"{article}#0", article, 0, 0, len(text), text, title, "S", None, None)
     tokenizer = tokenizer_for()
     offsets = tokenizer.encode(text, add_special_tokens=False).offsets
     ends_at = [i + 1 for i, c in enumerate(text) if c == "."]
@@ -103,6 +105,13 @@ def test_read_sentences_are_scored_by_passage_span_and_linear_score_then_kept_wi
     assert [p.chunk.id for p in by_best_candidate([first, second, third], candidates)] == [
         second.chunk.id, first.chunk.id, third.chunk.id,
     ]
+
+
+def test_the_title_line_is_no_candidate_unless_it_is_all_the_passage_holds() -> None:
+    headed = _passage("Rain fell. Ana won.", 3.0, [4, 0, 0, 0, 0, 0], [0, 4, 0, 0, 0, 0], title="Rain fell")
+    assert [c.sentence.text for c in read_candidates([headed], {}, {"span": 1.0})] == ["Ana won."]
+    alone = _passage("Rain fell.", 3.0, [4, 0, 0], [0, 4, 0], title="Rain fell")
+    assert [c.sentence.text for c in read_candidates([alone], {}, {"span": 1.0})] == ["Rain fell."]
 
 
 def test_the_shipped_reader_is_small_holds_no_word_embeddings_and_is_calibrated() -> None:
