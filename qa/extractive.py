@@ -293,10 +293,11 @@ def read_candidates(
     for rank, passage in enumerate(read):
         assert passage.reading is not None
         base = passage.chunk.start
+        headline = headline_key(passage)
         for stored in passage.sentences:
             span = passage.reading.span(stored.start - base, stored.end - base)
             text = passage.sentence_text(stored)
-            if span is None or (key := text_key(text)) in seen or is_headline(text, passage):
+            if span is None or (key := text_key(text)) in seen or key == headline:
                 continue
             seen.add(key)
             features = {
@@ -308,12 +309,13 @@ def read_candidates(
     return sorted(found, key=lambda c: -c.score)
 
 
-def is_headline(text: str, passage: Passage) -> bool:
-    """Whether a sentence is its article's title line, which is never quoted as the
-    answer: every citation shows the title anyway, and a headline names the story rather
-    than the fact asked for ("…marred by record low turnout" for "What was the turnout?",
-    where the story says "Turnout was 46%"), unless it is all the passage holds."""
-    return len(passage.sentences) > 1 and text_key(text) == text_key(passage.chunk.title)
+def headline_key(passage: Passage) -> str | None:
+    """The `text_key` of the article's title line, whose copy in the passage is never
+    quoted as the answer (None where it is all the passage holds): every citation shows
+    the title anyway, and a headline names the story rather than the fact asked for
+    ("…marred by record low turnout" for "What was the turnout?", where the story says
+    "Turnout was 46%")."""
+    return text_key(passage.chunk.title) if len(passage.sentences) > 1 else None
 
 
 def by_best_candidate(passages: Sequence[Passage], candidates: Sequence[Candidate]) -> list[Passage]:
