@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Iterator, Sequence
 
+import numpy as np
+
 from index.embedding import Embedder
 from index.errors import NewsQAError, StoreError
 from index.filters import Filters
@@ -21,7 +23,7 @@ from qa.answer import Answer
 from qa.extractive import ExtractiveAnswerer
 from qa.llm import LLMError, describe, make_llm
 from qa.reader import Reader
-from qa.retrieval import Passage, Retriever, naming_years
+from qa.retrieval import LexicalIndex, Passage, Retriever, naming_years
 from qa.written import WrittenAnswerer
 
 MAX_QUESTION_CHARS = 2000
@@ -37,6 +39,18 @@ _ANAPHORA = re.compile(
 class Reply:
     answer: Answer
     passages: list[Passage]
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """What a question's answer is drawn from: the passages (those the reader read first,
+    its best first), the vectors of the question and of the query searched with (a
+    follow-up's carries the question it follows), the lexical index of the revision asked."""
+
+    passages: list[Passage]
+    question_vector: np.ndarray
+    query_vector: np.ndarray
+    lexical: LexicalIndex
 
 
 class QuestionError(NewsQAError):
@@ -120,22 +134,16 @@ class Engine:
         question = _check(question)
         self._check_not_empty()
         context = history[-1] if history and is_follow_up(question) else ""
-        query = f"{context} {question}".strip()
-        question_vector = self.embedder.encode_one(question)
-        query_vector = question_vector if not context else self.embedder.encode_one(query)
-        lexical = self.retriever.lexical()  # one revision check per question
-        passages = self.retriever.search(query, self.settings.top_k, query_vector, lexical, filters)
-        passages = naming_years(question, passages)
-        if self.reader:  # a follow-up is read with the question it follows, after it
-            passages = self.reader.rerank(f"{question} {context}".strip(), passages, within=self.read_within)
+        retrieved = self.retrieve(question, context, filters)
+        lexical = retrieved.lexical
         extractive = ExtractiveAnswerer(lexical, **self._answerer_options)
-        ranking = extractive.rank(question, passages, question_vector, context)
+        ranking = extractive.rank(question, retrieved.passages, retrieved.question_vector, context)
         passages = ranking.passages
         notice, unbacked = None, []
         if written and (writer := self.writer()):
             try:
                 # A follow-up's sentences must be about the conversation's question: `query_vector`.
-                for part in writer.stream(question, passages, query_vector, context):
+                for part in writer.stream(question, passages, retrieved.query_vector, context):
                     if not isinstance(part, Answer):
                         yield part
                     elif part.abstained or part.citations:
@@ -150,6 +158,23 @@ class Engine:
         if notice:  # what the LLM wrote stays inspectable in `sentences`, all unsupported
             answer = replace(answer, notice=f"{notice} This is the extractive answer instead.", sentences=unbacked)
         yield Reply(answer, passages)
+
+    def retrieve(
+        self, question: str, context: str = "", filters: Filters | None = None, read_all: bool = False
+    ) -> Retrieved:
+        """The passages for `question` (a follow-up of `context`), read by the reader:
+        those the calibrated margin keeps of the four best, or all four with `read_all`
+        (what `benchmarks/calibrate_reader.py` fits that margin on)."""
+        query = f"{context} {question}".strip()
+        question_vector = self.embedder.encode_one(question)
+        query_vector = question_vector if not context else self.embedder.encode_one(query)
+        lexical = self.retriever.lexical()  # one revision check per question
+        passages = self.retriever.search(query, self.settings.top_k, query_vector, lexical, filters)
+        passages = naming_years(question, passages)
+        if self.reader:  # a follow-up is read with the question it follows, after it
+            within = None if read_all else self.read_within
+            passages = self.reader.rerank(f"{question} {context}".strip(), passages, within=within)
+        return Retrieved(passages, question_vector, query_vector, lexical)
 
     def _check_not_empty(self) -> None:
         if self.store.is_empty():
