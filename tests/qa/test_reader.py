@@ -180,7 +180,7 @@ def test_the_training_script_runs_a_few_steps_and_calibrates(tmp_path: Path) -> 
     config = json.loads((out / "reader.json").read_text())
     assert config["trained"]["steps"] == 2 and config["trained"]["measured"]
     assert {"sentence", "combined", "abstain_below", "within"} <= set(config["calibration"])
-    assert set(config["calibration"]["sentence"]) == {"reader", "span", "linear", "mass"}
+    assert set(config["calibration"]["sentence"]) == {"reader", "span", "linear"}
     if news:
         on = config["calibration"]["on"]
         assert on["in_corpus_questions"]["news"] == on["out_of_corpus_questions"]["news"] == 1
