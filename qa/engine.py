@@ -135,8 +135,7 @@ class Engine:
         self._check_not_empty()
         context = history[-1] if history and is_follow_up(question) else ""
         retrieved = self.retrieve(question, context, filters)
-        lexical = retrieved.lexical
-        extractive = ExtractiveAnswerer(lexical, **self._answerer_options)
+        extractive = ExtractiveAnswerer(retrieved.lexical, **self._answerer_options)
         ranking = extractive.rank(question, retrieved.passages, retrieved.question_vector, context)
         passages = ranking.passages
         notice, unbacked = None, []
