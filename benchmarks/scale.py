@@ -15,7 +15,8 @@ question finds `--copies` equal passages; the figures here are about speed and m
 Then, in one process per store (the seeds as shipped, and the large one), the same
 questions (a seeded sample of squad-v1.1-dev-a's) are asked: opening the store and the
 first question are timed apart from the warm questions, whose p50/p95 latency is reported
-without and with a source filter. Then, in a process per store again, the same 100 new
+without and with a source filter; and, in a new process, the chat's start (the engine
+warmed up, `Engine.warm`) and the first question after it. Then, in a process per store again, the same 100 new
 articles are ingested and deleted (the real model embeds them: the ratio is the point).
 Last, an engine open on each store, warm, asks about an article that another process
 (`newsqa ingest`) has just added, and again after another process deleted it.
@@ -132,6 +133,21 @@ def query(settings: Settings, asked: Sequence[str]) -> dict[str, float]:
     return result
 
 
+def warmed(settings: Settings, asked: Sequence[str]) -> dict[str, float]:
+    """As the chat and the HTTP API start: the engine warmed up (`Engine.warm`) before
+    it takes the first question."""
+    from qa.engine import Engine
+
+    started = time.perf_counter()
+    engine = Engine(settings)
+    engine.warm()
+    result = {"warm_up_seconds": time.perf_counter() - started}
+    started = time.perf_counter()
+    engine.ask(asked[0])
+    result["first_question_after_warm_up_seconds"] = time.perf_counter() - started
+    return result
+
+
 def ingest_new(settings: Settings, count: int = 100) -> dict[str, float]:
     """Ingest `count` articles the store does not hold (BBC texts under new ids), then delete
     them: the same articles, and so the same model work, for each store."""
@@ -198,6 +214,8 @@ def main() -> None:
         settings = seeds if args.stage.startswith("seeds") else large
         if args.stage.endswith("ingest"):
             print(json.dumps(ingest_new(settings)))
+        elif args.stage.endswith("warm"):
+            print(json.dumps(warmed(settings, questions(args.questions))))
         elif args.stage.endswith("live"):
             print(json.dumps(live(settings, questions(args.questions), args.work)))
         else:
@@ -211,7 +229,7 @@ def main() -> None:
         built = build(large, args.copies, args.limit)
         (args.work / "built.json").write_text(json.dumps(built))
     results["build"] = json.loads((args.work / "built.json").read_text())
-    for stage in ("seeds", "large", "seeds-ingest", "large-ingest", "seeds-live", "large-live"):
+    for stage in ("seeds", "large", "seeds-warm", "large-warm", "seeds-ingest", "large-ingest", "seeds-live", "large-live"):
         command = [sys.executable, __file__, "--stage", stage, "--work", str(args.work),
                    "--questions", str(args.questions)]
         command += ["--chroma-url", args.chroma_url] if args.chroma_url else []
@@ -230,6 +248,7 @@ def report(r: dict[str, dict[str, float]], disk: int | None, copies: int) -> str
          + (f", {disk / 2**30:.1f} GiB on disk" if disk else "")),
         ("stats(): seeds / large", f"{seeds['stats_seconds'] * 1000:.0f} ms / {large['stats_seconds'] * 1000:.0f} ms"),
         ("first question after a start", f"{seeds['first_question_seconds']:.2f} s / {large['first_question_seconds']:.2f} s"),
+        ("the chat's start (warm-up), then its first question", _warmed(seeds, large)),
         ("ingest 100 new articles: seeds / large", f"{seeds['ingest_100_seconds']:.1f} s / {large['ingest_100_seconds']:.1f} s "
          f"({large['ingest_100_seconds'] / seeds['ingest_100_seconds']:.2f}x)"),
         ("delete them: seeds / large", f"{seeds['delete_100_seconds']:.1f} s / {large['delete_100_seconds']:.1f} s"),
@@ -245,6 +264,11 @@ def report(r: dict[str, dict[str, float]], disk: int | None, copies: int) -> str
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _warmed(seeds: dict[str, float], large: dict[str, float]) -> str:
+    return " / ".join(f"{r['warm_up_seconds']:.2f} s, then {r['first_question_after_warm_up_seconds']:.2f} s"
+                      for r in (seeds, large))
 
 
 def _live(seeds: dict[str, float], large: dict[str, float], step: str) -> str:

@@ -89,6 +89,18 @@ class Engine:
         }
         self._writer: WrittenAnswerer | None = None
 
+    def warm(self) -> None:
+        """Load now what the first question would otherwise wait for: the lexical index
+        caught up, the embedder, the reader, the store's vector index (on a large embedded
+        store, most of a first question's time) and the user's LLM, when one is configured."""
+        self.retriever.lexical()
+        vector = self.embedder.encode_one("warm up")
+        if not self.store.is_empty():
+            self.store.dense(vector, 1)
+        if self.reader:
+            self.reader.read("warm up", ["warm up"], [""])
+        self.writer()
+
     def writer(self) -> WrittenAnswerer | None:
         """The user's LLM, loaded on first use; None when none is configured."""
         if self.settings.llm and self._writer is None:

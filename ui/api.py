@@ -440,9 +440,7 @@ def serve(settings: index.Settings, options: ServeOptions) -> None:
     _check_free(options.host, options.port)  # before the model loads, not after
     seed_if_empty(settings)
     engine = Engine(settings)
-    engine.retriever.lexical()  # caught up, and the model loaded, before the first request
-    engine.embedder.encode_one("warm up")
-    engine.writer()
+    engine.warm()  # before the first request, not during it
     writes = threading.Lock()
     app = create_app(engine, options, writes)
     if options.chat:

@@ -324,9 +324,7 @@ def _message(role: str, content: str) -> Message:
 def launch(settings: Settings, options: Options = Options()) -> None:
     seed_if_empty(settings)
     engine = Engine(settings)
-    engine.retriever.lexical()  # catch the lexical index up and load the model before the
-    engine.embedder.encode_one("warm up")  # first question, not during it
-    engine.writer()  # and the LLM, when one is configured (a GGUF file loads here)
+    engine.warm()  # before the first question, not during it
     build_app(engine, not options.allow_private_urls).queue(default_concurrency_limit=1).launch(
         server_name=options.host, server_port=options.port, share=False, show_error=False,
         footer_links=[], css=CSS, quiet=False, auth=options.auth,

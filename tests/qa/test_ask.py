@@ -4,18 +4,17 @@ import json
 
 import pytest
 
+import index
 import qa
 from index.embedding import _model
 from index.settings import Settings
-from qa.engine import QuestionError, engine_for, is_follow_up
+from qa.engine import Engine, QuestionError, engine_for, is_follow_up
 from tests.conftest import VOTES
 
 pytestmark = pytest.mark.slow
 
 
 def _verbatim(answer: qa.Answer, settings: Settings) -> None:
-    import index
-
     for c in answer.citations:
         article = index.get_article(c.article_id, settings=settings)
         assert article.text[c.start : c.end] == c.quote
@@ -139,6 +138,21 @@ def test_repeated_asks_reuse_the_loaded_model_and_store(seeded_settings: Setting
     assert engine_for(seeded_settings) is engine
     assert _model.cache_info().misses == loads
     assert engine_for.cache_info().currsize == engines
+
+
+def test_warming_up_loads_the_reader_before_the_first_question(
+    seeded_settings: Settings, embedded_settings: Settings
+) -> None:
+    from qa.reader import _loaded
+
+    _loaded.cache_clear()  # as in a new process
+    engine = Engine(seeded_settings)
+    engine.warm()
+    assert _loaded.cache_info().misses == 1
+    assert not engine.ask(VOTES).abstained
+    assert _loaded.cache_info().misses == 1
+    index.open_store(settings=embedded_settings, create=True)
+    Engine(embedded_settings).warm()  # an empty store: nothing to search yet, and no error
 
 
 def test_empty_and_over_long_questions_get_clear_errors(seeded_settings: Settings) -> None:
