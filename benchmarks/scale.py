@@ -16,8 +16,9 @@ Then, in one process per store (the seeds as shipped, and the large one), the sa
 questions (a seeded sample of squad-v1.1-dev-a's) are asked: opening the store and the
 first question are timed apart from the warm questions, whose p50/p95 latency is reported
 without and with a source filter; and, in a new process, the chat's start (the engine
-warmed up, `Engine.warm`) and the first question after it. Then, in a process per store again, the same 100 new
-articles are ingested and deleted (the real model embeds them: the ratio is the point).
+warmed up, `Engine.warm`) and the first question after it. Then, in a process per store
+again, the same 100 new articles are ingested and deleted (the real model embeds them:
+the ratio is the point).
 Last, an engine open on each store, warm, asks about an article that another process
 (`newsqa ingest`) has just added, and again after another process deleted it.
 """
@@ -229,7 +230,8 @@ def main() -> None:
         built = build(large, args.copies, args.limit)
         (args.work / "built.json").write_text(json.dumps(built))
     results["build"] = json.loads((args.work / "built.json").read_text())
-    for stage in ("seeds", "large", "seeds-warm", "large-warm", "seeds-ingest", "large-ingest", "seeds-live", "large-live"):
+    stages = ("seeds", "large", "seeds-warm", "large-warm", "seeds-ingest", "large-ingest", "seeds-live", "large-live")
+    for stage in stages:
         command = [sys.executable, __file__, "--stage", stage, "--work", str(args.work),
                    "--questions", str(args.questions)]
         command += ["--chroma-url", args.chroma_url] if args.chroma_url else []
