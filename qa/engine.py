@@ -94,9 +94,7 @@ class Engine:
         caught up, the embedder, the reader, the store's vector index (on a large embedded
         store, most of a first question's time) and the user's LLM, when one is configured."""
         self.retriever.lexical()
-        vector = self.embedder.encode_one("warm up")
-        if not self.store.is_empty():
-            self.store.dense(vector, 1)
+        self.store.dense(self.embedder.encode_one("warm up"), 1)  # on an empty store, no search
         if self.reader:
             self.reader.read("warm up", ["warm up"], [""])
         self.writer()
