@@ -259,6 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--max-length", type=int, default=256, help="word pieces per training input")
+    parser.add_argument("--attention-dropout", type=float, default=0.1,
+                        help="dropout on the attention weights (the packaged model's 0.1; 0 trains 2.3x faster)")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (a smoke run)")
     parser.add_argument("--holdout", type=int, default=HOLDOUT, help="articles kept out of training")
     parser.add_argument("--measure", type=int, default=600, help="held-out questions measured after each epoch")
@@ -292,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"({len(held)} articles); negatives mined in {time.perf_counter() - started:.0f} s", flush=True)
 
     tokenizer = reader_module.tokenizer_for()
-    model = initial_model(embedder.path)
+    model = initial_model(embedder.path, args.attention_dropout)
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     model.train()
     head = [p for n, p in model.named_parameters() if not n.startswith("bert.")]
@@ -351,7 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "trained": {
             "file": args.squad.name, "seed": args.seed, "epochs": args.epochs, "steps": step,
             "negatives": args.negatives, "batch_size": args.batch_size, "lr": args.lr,
-            "max_length": args.max_length, "bf16": cpu_has_bf16(),
+            "max_length": args.max_length, "attention_dropout": args.attention_dropout,
+            "bf16": cpu_has_bf16(),
             "minutes": round((time.perf_counter() - started) / 60, 1),
             "held_out": sorted(held), "measured": history,
         },

@@ -38,13 +38,20 @@ class ReaderModel(nn.Module):
         return relevance.float(), start.float(), end.float()
 
 
-def initial_model(base: Path) -> ReaderModel:
-    """The untrained reader: the packaged encoder's weights, fresh heads."""
+def initial_model(base: Path, attention_dropout: float | None = None) -> ReaderModel:
+    """The untrained reader: the packaged encoder's weights, fresh heads; for training,
+    `attention_dropout` in place of the packaged config's (0.1)."""
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
     transformers_logging.set_verbosity_error()  # "heads not initialised" is expected here
-    bert = BertModel.from_pretrained(str(base), add_pooling_layer=False, local_files_only=True)
+    options: dict[str, object] = {}
+    if attention_dropout is not None:
+        # torch's fused attention on CPU has no dropout: with it, SDPA falls back to an
+        # unfused path slower than transformers' own ("eager"). See BENCHMARKS.md.
+        options["attention_probs_dropout_prob"] = attention_dropout
+        options["attn_implementation"] = "eager" if attention_dropout > 0 else "sdpa"
+    bert = BertModel.from_pretrained(str(base), add_pooling_layer=False, local_files_only=True, **options)
     return ReaderModel(bert)
 
 

@@ -13,7 +13,9 @@ import pytest
 
 from index.store import StoredChunk, StoredSentence
 from qa.extractive import by_best_candidate, read_candidates, select
-from qa.reader import CONFIG, MAX_LENGTH, WEIGHTS, WIDTH_STEP, Reader, Reading, encode, tokenizer_for
+from qa.reader import (
+    CONFIG, MAX_LENGTH, WEIGHTS, WIDTH_STEP, Reader, Reading, encode, to_tensors, tokenizer_for,
+)
 from qa.retrieval import Passage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,6 +171,28 @@ def test_the_reader_loads_offline_and_reads_in_bf16_and_fp32_alike() -> None:
     lines = result.stdout.split("\n")
     assert lines[0] == "True True 5.8 million"
     assert lines[1] == "False True 5.8 million"
+
+
+@pytest.mark.slow
+def test_training_with_attention_dropout_asks_for_the_unfused_attention_which_reads_the_same() -> None:
+    import torch
+
+    from index.embedding import resolve_model
+    from index.settings import DEFAULT_MODEL
+    from qa._reader_model import initial_model
+
+    base = resolve_model(DEFAULT_MODEL)[1]
+    packaged, dropped, none = (initial_model(base, d) for d in (None, 0.1, 0.0))
+    assert (packaged.bert.config.attention_probs_dropout_prob, packaged.bert.config._attn_implementation) == (0.1, "sdpa")
+    assert (dropped.bert.config.attention_probs_dropout_prob, dropped.bert.config._attn_implementation) == (0.1, "eager")
+    assert (none.bert.config.attention_probs_dropout_prob, none.bert.config._attn_implementation) == (0.0, "sdpa")
+    dropped.load_state_dict(packaged.state_dict())
+    batch = encode(tokenizer_for(), ["Who won?", "Who won?"], ["Vote", "Vote"],
+                   ["Nicolás Maduro won the election.", "Turnout was 46%, the council said on Monday."], MAX_LENGTH)
+    with torch.inference_mode():
+        fused, unfused = (model.eval()(*to_tensors(batch)) for model in (packaged, dropped))
+    for a, b in zip(fused, unfused):
+        assert torch.allclose(a, b, atol=1e-4)
 
 
 @pytest.mark.slow
