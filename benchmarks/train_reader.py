@@ -260,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--max-length", type=int, default=256, help="word pieces per training input")
     parser.add_argument("--attention-dropout", type=float, default=0.1,
-                        help="dropout on the attention weights (the packaged model's 0.1; 0 trains 2.3x faster)")
+                        help="dropout on the attention weights (the packaged model's 0.1; 0 trains 1.7x faster: benchmarks/train_speed.py)")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (a smoke run)")
     parser.add_argument("--holdout", type=int, default=HOLDOUT, help="articles kept out of training")
     parser.add_argument("--measure", type=int, default=600, help="held-out questions measured after each epoch")
