@@ -226,6 +226,42 @@ def loss_of(model: ReaderModel, batch: reader_module.Batch, examples: Sequence[E
     return loss
 
 
+def passage_room(max_length: int) -> int:
+    """Word pieces left for the passage after a long question and title."""
+    return max_length - 2 * 24 - 4
+
+
+def for_training(model: ReaderModel, lr: float) -> torch.optim.Optimizer:
+    """Put the model in training mode with its word embeddings frozen (they ship with the
+    packaged model); its optimizer, the heads at ten times the body's rate."""
+    import torch
+
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    model.train()
+    head = [p for n, p in model.named_parameters() if not n.startswith("bert.")]
+    body = [p for n, p in model.named_parameters() if n.startswith("bert.") and p.requires_grad]
+    return torch.optim.AdamW([{"params": body, "lr": lr}, {"params": head, "lr": lr * 10}], weight_decay=0.01)
+
+
+def train_step(
+    model: ReaderModel, optimizer: torch.optim.Optimizer, tokenizer: Tokenizer, group: Sequence[Example],
+    max_length: int,
+) -> torch.Tensor:
+    """One optimiser step on a batch of examples; its loss."""
+    import torch
+
+    batch = reader_module.encode(
+        tokenizer, [e.question for e in group], [e.title for e in group], [e.text for e in group], max_length
+    )
+    with autocast():
+        loss = loss_of(model, batch, group)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
 def measure(
     model: ReaderModel, tokenizer: Tokenizer, paragraphs: Sequence[Paragraph], questions: Sequence[Question],
     pools: dict[int, list[int]], limit: int, max_length: int,
@@ -295,36 +331,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     tokenizer = reader_module.tokenizer_for()
     model = initial_model(embedder.path, args.attention_dropout)
-    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
-    model.train()
-    head = [p for n, p in model.named_parameters() if not n.startswith("bert.")]
-    body = [p for n, p in model.named_parameters() if n.startswith("bert.") and p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        [{"params": body, "lr": args.lr}, {"params": head, "lr": args.lr * 10}], weight_decay=0.01
-    )
+    optimizer = for_training(model, args.lr)
     per_epoch = math.ceil(len(train_q) * (1 + args.negatives) / args.batch_size)
     total = args.max_steps or math.ceil(per_epoch * args.epochs)
     warmup = max(1, total // 16)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / (total - warmup)))
     )
-    room = args.max_length - 2 * 24 - 4  # pieces left for the passage after a long question and title
+    room = passage_room(args.max_length)
     step, epoch, history = 0, 0, []
     while step < total:
         epoch += 1
         plan = batches(examples_for_epoch(paragraphs, train_q, pools, args.negatives, rng, tokenizer, room), args.batch_size, rng)
         running = 0.0
         for n, group in enumerate(plan, start=1):
-            batch = reader_module.encode(
-                tokenizer, [e.question for e in group], [e.title for e in group], [e.text for e in group], args.max_length
-            )
-            with autocast():
-                loss = loss_of(model, batch, group)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
+            loss = train_step(model, optimizer, tokenizer, group, args.max_length)
             schedule.step()
-            optimizer.zero_grad(set_to_none=True)
             step += 1
             running += float(loss.detach())
             if n % 100 == 0:
