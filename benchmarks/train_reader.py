@@ -11,11 +11,13 @@ weights on the same machine.
 2. Hard negatives come from our own retrieval: the packaged model's cosine and BM25 over
    every paragraph of the training articles, fused; a question's negatives are the best
    fused paragraphs that hold none of its gold answers.
-3. Each epoch pairs every question with its own paragraph (cut to fit around the answer)
-   and NEGATIVES fresh draws from its hard negatives. The loss is the relevance logit's
-   binary cross-entropy plus, on the positives, the cross-entropy of the answer's first
-   and last word piece. The word embeddings stay frozen (they ship with the packaged
-   model, not in our file). bf16 autocast where the CPU has it.
+3. Three epochs, each pairing every question with its own paragraph (cut to fit around
+   the answer) and NEGATIVES fresh draws from its hard negatives. The loss is the
+   relevance logit's binary cross-entropy plus, on the positives, the cross-entropy of
+   the answer's first and last word piece. The word embeddings stay frozen (they ship
+   with the packaged model, not in our file). bf16 autocast where the CPU has it. No
+   attention dropout, so that torch's fused attention runs: the packaged model's 0.1
+   makes a step 1.7x slower and held out no better (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -290,13 +292,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("squad", type=Path, help="a SQuAD v1.1 training file (train-44)")
     parser.add_argument("--out", type=Path, default=ROOT / "qa", help="folder for reader.safetensors and reader.json")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--negatives", type=int, default=2, help="hard negatives per question per epoch")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--max-length", type=int, default=256, help="word pieces per training input")
-    parser.add_argument("--attention-dropout", type=float, default=0.1,
-                        help="dropout on the attention weights (the packaged model's 0.1; 0 trains 1.7x faster: benchmarks/train_speed.py)")
+    parser.add_argument("--attention-dropout", type=float, default=0.0,
+                        help="dropout on the attention weights (0: torch's fused attention, 1.7x faster a step "
+                             "than the packaged model's 0.1: benchmarks/train_speed.py)")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (a smoke run)")
     parser.add_argument("--holdout", type=int, default=HOLDOUT, help="articles kept out of training")
     parser.add_argument("--measure", type=int, default=600, help="held-out questions measured after each epoch")
