@@ -51,12 +51,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.exit(f"benchmarks/compare_readers.py: {path} is missing (the shared SQuAD data)")
     chosen = set(args.sets.split(","))
     settings = Settings()
+    try:
+        both = systems(args.candidate)
+    except index.NewsQAError as error:  # no weights in the candidate folder
+        sys.exit(f"benchmarks/compare_readers.py: {error}")
     runs = {
         "dev-a": lambda: evaluation.evaluate(DEV_A, settings=settings, limit=args.limit, seed=args.seed,
-                                             out_of_corpus=TRAIN_44, systems=systems(args.candidate)),
+                                             out_of_corpus=TRAIN_44, systems=both),
         "train-44": lambda: evaluation.evaluate(TRAIN_44, settings=settings, limit=args.limit, seed=args.seed,
-                                                out_of_corpus=DEV_A, systems=systems(args.candidate)),
-        "news": lambda: evaluation.evaluate_news(NEWS, settings=settings, systems=systems(args.candidate)),
+                                                out_of_corpus=DEV_A, systems=both),
+        "news": lambda: evaluation.evaluate_news(NEWS, settings=settings, systems=both),
     }
     for name, run in runs.items():
         if name not in chosen:

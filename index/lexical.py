@@ -8,7 +8,8 @@ the older ones (`index.segment`, once there are REBUILD_AT of them) and FTS5's b
 those added since. The articles table lists the complete articles with what `stats` and
 the article lists show, and the LSH keys of their near-duplicate signatures, indexed, so
 that nothing reads every record of the store. BENCHMARKS.md has the measurements behind
-this design.
+this design. Beside it, the passages' vectors (`index.vectors`), by the same rowids: the
+dense half of retrieval searches them instead of Chroma's in-memory index.
 
 It is derived from the Chroma store, which stays the source of truth (see `Store`): the
 writing process updates it in step with Chroma, and any process that finds it behind the
@@ -24,18 +25,22 @@ import sqlite3
 import threading
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
 
 from index import segment
 from index.duplicates import band_keys
 from index.filters import Filters
 from index.segment import Segment
 from index.terms import terms
+from index.vectors import Vectors
 
-VERSION = 5  # of the file's layout and of `terms`: another version is rebuilt
+VERSION = 6  # of the file's layout and of `terms`: another version is rebuilt (6: vectors)
 FILE = "newsqa-lexical.sqlite3"
+VECTORS_PREFIX = "newsqa-vectors-"  # the vector files' names start so (`index.vectors`)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles(
@@ -58,8 +63,9 @@ CREATE VIRTUAL TABLE IF NOT EXISTS words USING fts5(
 );
 CREATE TABLE IF NOT EXISTS frequencies(term TEXT PRIMARY KEY, documents INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead(rowid INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS sources(number INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
 """
-_DROP = "".join(f"DROP TABLE IF EXISTS {t};\n" for t in ("vocabulary", "frequencies", "words", "passages", "bands", "articles", "dead", "meta"))
+_DROP = "".join(f"DROP TABLE IF EXISTS {t};\n" for t in ("vocabulary", "frequencies", "words", "passages", "bands", "articles", "dead", "sources", "meta"))
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,7 @@ class LexicalPassage:
     source_key: str
     day: int
     text: str
+    vector: np.ndarray | None = field(default=None, compare=False)  # its embedding (None: found by words only)
 
 
 class LexicalIndex:
@@ -107,6 +114,7 @@ class LexicalIndex:
         self.path = path
         self._local = threading.local()
         self._segment: Segment | None = None  # as loaded by this process
+        self._vectors: Vectors | None = None  # the vector files, as mapped by this process
         self._loading = threading.Lock()
         db = self._connection()
         if _version(db) == VERSION:
@@ -172,6 +180,53 @@ class LexicalIndex:
             return {}
         return dict(self._connection().execute(
             f"SELECT rowid, id FROM passages WHERE rowid IN ({', '.join('?' * len(rowids))})", rowids))
+
+    def nearest(self, query: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+        """The ids of the k passages whose vectors are nearest to the query vector (those
+        that pass `filters`), with their cosine, highest first."""
+        vectors = self._current_vectors()
+        if vectors is None:
+            return []
+        keep = self._vector_mask(vectors, filters) if filters else None
+        # A few more than asked: rows of a killed writer's passages resolve to no id.
+        hits = vectors.search(query, k + 8, keep)
+        ids = self._ids([row for row, _ in hits])
+        return [(ids[row], score) for row, score in hits if row in ids][:k]
+
+    def vectors_of(self, passage_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The vectors of those of the passages that the index holds."""
+        vectors = self._current_vectors()
+        if vectors is None or not passage_ids:
+            return {}
+        rows: dict[int, str] = {}
+        for at in range(0, len(passage_ids), 500):
+            part = list(passage_ids[at : at + 500])
+            rows.update((int(r), str(i)) for i, r in self._connection().execute(
+                f"SELECT id, rowid FROM passages WHERE id IN ({', '.join('?' * len(part))})", part))
+        return {rows[r]: v for r, v in vectors.vectors(list(rows)).items()}
+
+    def _current_vectors(self) -> Vectors | None:
+        """The vector files the index names, mapped once per process (None: no vectors yet)."""
+        meta = dict(self._connection().execute(
+            "SELECT key, value FROM meta WHERE key IN ('vectors', 'dim')").fetchall())
+        if "vectors" not in meta:
+            return None
+        with self._loading:
+            if self._vectors is None or self._vectors.stem != meta["vectors"]:
+                self._vectors = Vectors(self.path.parent, meta["vectors"], int(meta["dim"]))
+            return self._vectors
+
+    def _vector_mask(self, vectors: Vectors, filters: Filters) -> np.ndarray:
+        facts = vectors.facts()
+        keep = np.ones(len(facts), dtype=bool)
+        if filters.sources:
+            numbers = [n for (n,) in self._connection().execute(
+                f"SELECT number FROM sources WHERE key IN ({', '.join('?' * len(filters.sources))})",
+                list(filters.sources))]
+            keep &= np.isin(facts["source"], numbers)
+        if filters.since or filters.until:
+            keep &= replace(filters, sources=()).mask(np.empty(0), facts["day"])
+        return keep
 
     def _current_segment(self) -> Segment | None:
         """The segment the index names, loaded once per process, with its deleted rows."""
@@ -276,10 +331,11 @@ class LexicalIndex:
         db = self._connection()
         with _transaction(db):
             if clear:
-                for table in ("articles", "passages", "words", "bands", "dead", "frequencies"):
+                for table in ("articles", "passages", "words", "bands", "dead", "frequencies", "sources"):
                     db.execute(f"DELETE FROM {table}")
-                db.execute("DELETE FROM meta WHERE key IN ('revision', 'segment', 'segment_row', 'dead')")
-            self._forget(db, [*removed, *(a.id for a in articles)])
+                db.execute("DELETE FROM sqlite_sequence WHERE name = 'passages'")  # rows from 1 in new files
+                db.execute("DELETE FROM meta WHERE key IN ('revision', 'segment', 'segment_row', 'dead', 'vectors', 'dim')")
+            gone = self._forget(db, [*removed, *(a.id for a in articles)])
             db.executemany(
                 "INSERT INTO articles(id, title, title_key, source, published, url, chunks, cluster) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -289,6 +345,8 @@ class LexicalIndex:
             db.executemany("INSERT INTO bands(key, article_id) VALUES (?, ?)",
                            [(key, a.id) for a in articles if a.signature for key in band_keys(a.signature)])
             counts: Counter[str] = Counter()
+            rows: list[int] = []
+            embedded: list[LexicalPassage] = []
             for p in passages:
                 rowid = db.execute(
                     "INSERT INTO passages(id, article_id, source_key, day) VALUES (?, ?, ?, ?)",
@@ -297,6 +355,13 @@ class LexicalIndex:
                 words = terms(p.text)
                 db.execute("INSERT INTO words(rowid, terms) VALUES (?, ?)", (rowid, " ".join(words)))
                 counts.update(set(words))
+                if p.vector is not None:
+                    rows.append(int(rowid))  # type: ignore[arg-type]
+                    embedded.append(p)
+            if embedded:  # on disk before the transaction that lists them commits
+                vectors = self._vectors_for_writing(db, len(embedded[0].vector))  # type: ignore[arg-type]
+                vectors.write(rows, np.stack([p.vector for p in embedded]),  # type: ignore[misc]
+                              [_source_number(db, p.source_key) for p in embedded], [p.day for p in embedded])
             db.executemany(
                 "INSERT INTO frequencies(term, documents) VALUES (?, ?) "
                 "ON CONFLICT(term) DO UPDATE SET documents = documents + excluded.documents",
@@ -308,8 +373,28 @@ class LexicalIndex:
                 facts.update(revision=stamp[0], store=stamp[1])
             db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                            [(k, str(v)) for k, v in facts.items()])
+        current = self._current_vectors()
+        if current is not None:  # after the commit: until then the removed rows were listed
+            current.clear(gone)
         if clear:
             segment.remove_others(self.path.parent, keep=None)
+            for path in self.path.parent.glob(f"{VECTORS_PREFIX}*"):
+                if current is None or not path.name.startswith(current.stem + "."):
+                    path.unlink(missing_ok=True)  # readers that mapped them keep their pages
+
+    def _vectors_for_writing(self, db: sqlite3.Connection, dim: int) -> Vectors:
+        """The vector files this transaction writes to: new ones (named in it) if the index
+        has none, as after a rebuild's clearing."""
+        meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('vectors', 'dim')").fetchall())
+        if "vectors" in meta and int(meta["dim"]) == dim:
+            if self._vectors is None or self._vectors.stem != meta["vectors"]:
+                self._vectors = Vectors(self.path.parent, meta["vectors"], dim)
+            return self._vectors
+        stem = VECTORS_PREFIX + db.execute("SELECT lower(hex(randomblob(8)))").fetchone()[0]
+        db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                       [("vectors", stem), ("dim", str(dim))])
+        self._vectors = Vectors(self.path.parent, stem, dim)
+        return self._vectors
 
     def refresh_segment(self) -> None:
         """Freeze every passage into a new segment once `segment.rebuild_threshold` of
@@ -331,12 +416,15 @@ class LexicalIndex:
         segment.remove_others(self.path.parent, keep=folder.name)
 
     @staticmethod
-    def _forget(db: sqlite3.Connection, article_ids: Sequence[str]) -> None:
+    def _forget(db: sqlite3.Connection, article_ids: Sequence[str]) -> list[int]:
+        """Remove the articles and their passages; the passages' rowids."""
         frozen = db.execute("SELECT value FROM meta WHERE key = 'segment_row'").fetchone()
+        forgotten: list[int] = []
         for at in range(0, len(article_ids), 500):
             part = list(article_ids[at : at + 500])
             marks = ", ".join("?" * len(part))
             rows = f"SELECT rowid FROM passages WHERE article_id IN ({marks})"
+            forgotten += [r for (r,) in db.execute(rows, part)]
             if frozen and db.execute(f"INSERT OR IGNORE INTO dead {rows} AND rowid <= ?",
                                      [*part, int(frozen[0])]).rowcount:
                 db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('dead', hex(randomblob(8)))")
@@ -349,6 +437,7 @@ class LexicalIndex:
             db.execute(f"DELETE FROM bands WHERE article_id IN ({marks})", part)
             db.execute(f"DELETE FROM passages WHERE article_id IN ({marks})", part)
             db.execute(f"DELETE FROM articles WHERE id IN ({marks})", part)
+        return forgotten
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
@@ -380,6 +469,12 @@ def _version(db: sqlite3.Connection) -> int | None:
         return None
     row = db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
     return int(row[0]) if row else None
+
+
+def _source_number(db: sqlite3.Connection, key: str) -> int:
+    """The vector files' number for a source key (from 1; 0 marks a row without passage)."""
+    db.execute("INSERT OR IGNORE INTO sources(key) VALUES (?)", (key,))
+    return int(db.execute("SELECT number FROM sources WHERE key = ?", (key,)).fetchone()[0])
 
 
 def _idf(size: int, frequency: int) -> float:

@@ -1,9 +1,9 @@
 """The Chroma store: chunks with their embeddings, and the articles they came from.
 
-Two collections in one Chroma database: `chunks` holds the passages (queried through
-llama-index's ChromaVectorStore), each with its sentences' offsets and vectors packed in
-its record (`index.packing`: pooled from the passage's token states at ingest, so
-answering never embeds the articles' text again), and `articles` holds each article's
+Two collections in one Chroma database: `chunks` holds the passages (llama-index's nodes,
+written as its ChromaVectorStore writes them), each with its sentences' offsets and
+vectors packed in its record (`index.packing`: pooled from the passage's token states at
+ingest, so answering never embeds the articles' text again), and `articles` holds each article's
 full text and metadata. The database is embedded on disk, or on a Chroma server
 (`Store.open`).
 
@@ -14,18 +14,21 @@ time (a lock file), and it notes each article it is about to write in a journal,
 the next writer removes what a killed one left unfinished.
 
 Beside the database (in `state`) lies the lexical index (`index.lexical`), derived from it
-and stamped with the store's revision. The writer changes it in step: an article leaves it
-before its record leaves Chroma and joins it after its record is written and the revision
-bumped. A reader that finds the stamp behind (a writer on another machine, or one killed
+and stamped with the store's revision, with the passages' vectors in files of its own
+(`index.vectors`): both halves of retrieval search there, and Chroma is read by id. The
+writer changes it in step: an article leaves it before its record leaves Chroma and joins
+it after its record is written and the revision bumped. A reader that finds the stamp behind (a writer on another machine, or one killed
 between the two steps) catches it up from the records written since, unless a local writer
 holds it (`lexical`).
 
 Chroma's embedded store keeps the vector index of each collection in the memory of each
-process that opened it; a process does not see vectors that another process wrote after
-it opened the store (reading them raises). Readers therefore skip chunks whose vectors
-they cannot read (`_vectors`): a running chat answers from the articles it can read and
-sees the rest after a restart. Processes that must share one store while it changes
-should use a Chroma server, where every read goes to the server.
+process that opened it, loaded whole (15 s at a million passages), and a process does
+not see vectors that another process wrote after it opened the store (reading them
+raises); its records, read from SQLite, are always current. So nothing searches Chroma's
+vector index: a reader searches the vector files, which every process sees change as a
+writer appends to them, and reads records by id. A process reopens its copy of the store
+only before it writes, or catches the lexical index up from vectors, after another
+process wrote (`_follow`).
 """
 
 from __future__ import annotations
@@ -59,7 +62,6 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
     from filelock import BaseFileLock
     from llama_index.core.schema import TextNode
-    from llama_index.vector_stores.chroma import ChromaVectorStore
 
 CHUNKS = "newsqa_chunks"
 ARTICLES = "newsqa_articles"
@@ -70,7 +72,6 @@ FORMAT_4_SENTENCES = "newsqa_sentences"  # format 4's record per sentence (`_upg
 _UPGRADE_PAGE = 500  # chunks upgraded together
 _PAGE = 5000
 _CHECK = 64  # articles checked together when repairing
-OVERFETCH = 4  # a filtered search first looks among this many times the hits it needs
 LOCK_FILE = "newsqa-write.lock"
 LEXICAL_LOCK = "newsqa-lexical.lock"  # held by whoever changes the lexical index
 JOURNAL_FILE = "newsqa-journal"
@@ -220,8 +221,6 @@ class Store:
 
     def _attach(self, client: ClientAPI) -> None:
         """Read (or create) the collections through `client`."""
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
         self._client = client
         # embedding_function=None: Chroma must never embed (its default downloads a model).
         meta = {"model": self.model, "dim": self.dim, "schema": SCHEMA}
@@ -232,7 +231,6 @@ class Store:
             self._chunks = self._client.get_collection(CHUNKS, embedding_function=None)  # type: ignore[arg-type]
         self._check_compatible(self._chunks.metadata or {})
         self._articles = self._collection(ARTICLES, {**meta, "revision": 0}, existing)
-        self._vectors: ChromaVectorStore = ChromaVectorStore(chroma_collection=self._chunks)
         self._identity = str(self._chunks.id)  # a store rebuilt under the same name is another store
 
     def _collection(self, name: str, meta: dict[str, Any], existing: set[str]) -> Collection:
@@ -371,6 +369,7 @@ class Store:
         try:
             # Readers bring the lexical index up to date only while no writer holds this.
             with FileLock(str(self.state / LEXICAL_LOCK)):
+                self._follow(self.revision())  # write through a copy that holds every vector
                 self._sync_lexical()
                 self._repair()
                 yield self
@@ -475,7 +474,8 @@ class Store:
         self.lexical_index().update(
             articles=[_listed(r[0], r[3]) for r in records], stamp=self._stamp(),
             passages=[LexicalPassage(n.node_id, str(n.metadata["article_id"]), str(n.metadata["source_key"]),
-                                     int(n.metadata["published_day"]), n.text) for n in nodes],
+                                     int(n.metadata["published_day"]), n.text, vector)
+                      for n, vector in zip(nodes, (v for w in writes for v in w.embeddings), strict=True)],
         )
 
     def delete_article(self, article_id: str) -> None:
@@ -541,7 +541,6 @@ class Store:
 
         lexical = self.lexical_index()
         stamp, now = lexical.stamp(), self._stamp()
-        self._follow(now[0])
         if stamp == now:
             return lexical
         # Never built: wait for whoever builds it. Behind: catch up unless a writer is at it.
@@ -554,7 +553,8 @@ class Store:
         return lexical
 
     def _follow(self, revision: int) -> None:
-        """Embedded: see the vectors another process wrote since this store was opened.
+        """Embedded: see the vectors another process wrote since this store was opened (to
+        write, or to read them back into the lexical index).
 
         Chroma keeps one copy of an embedded store's vector index in each process's
         memory: this process's writes keep it current, another process's reach it only
@@ -595,6 +595,7 @@ class Store:
         stamp, now = lexical.stamp(), self._stamp()  # the revision first: later writes are seen later
         if stamp == now:
             return
+        self._follow(now[0])  # its vectors are read back
         if stamp is None or stamp[1] != now[1]:  # never built, another version's or store's
             listed = [_listed(i, meta) for i, meta in self._records()]
             lexical.update(articles=listed, passages=self._passages(listed), stamp=now, clear=True)
@@ -621,16 +622,16 @@ class Store:
         or, for a few, by id (as `_remove_parts` does)."""
         wanted = {a.id for a in articles}
         if every:
-            pages: Iterable[Any] = _pages(self._chunks, ["documents", "metadatas"])
+            pages: Iterable[Any] = _pages(self._chunks, ["documents", "metadatas", "embeddings"])
         else:
             ids = _chunk_ids((a.id, a.chunks) for a in articles)
-            pages = (self._chunks.get(ids=ids[at : at + self._batch], include=["documents", "metadatas"])
+            pages = (self._chunks.get(ids=ids[at : at + self._batch], include=["documents", "metadatas", "embeddings"])
                      for at in range(0, len(ids), self._batch))
         for page in pages:
-            for chunk, text, meta in zip(page["ids"], page["documents"], page["metadatas"]):
+            for chunk, text, meta, vector in zip(page["ids"], page["documents"], page["metadatas"], page["embeddings"]):
                 if meta["article_id"] in wanted:
                     yield LexicalPassage(chunk, str(meta["article_id"]), str(meta["source_key"]),
-                                         int(meta["published_day"]), text)
+                                         int(meta["published_day"]), text, np.asarray(vector, dtype=np.float32))
 
     # --- reading -------------------------------------------------------------------
 
@@ -731,43 +732,28 @@ class Store:
     ) -> list[tuple[StoredChunk, float]]:
         """The k chunks nearest to the query vector that pass `filters`, with their cosine.
 
-        Chunks of articles that `complete` (article ids to those complete, e.g. the lexical
-        index's) leaves out, being written or left by a killed writer, are dropped.
+        Searched in the lexical index's vector files (`index.vectors`), which list only the
+        chunks of complete articles; `complete` (article ids to those complete) is checked
+        as well when given. A chunk deleted since is left out.
         """
-        size = self._chunks.count()
-        k = min(k, size)
-        if k == 0:
-            return []
-        where = filters.where() if filters else None
-        if filters and where and size > OVERFETCH * k:
-            # Chroma's filtered search is slow on a large store (a quarter of a second at
-            # 100,000 chunks): look among the nearest OVERFETCH * k first, and ask Chroma
-            # to filter only when too few of them pass.
-            nearest = self._query(query, OVERFETCH * k)
-            found = [(chunk, cos) for chunk, cos in nearest if filters.matches(_facts(chunk))][:k]
-            if len(found) < k:
-                found = self._query(query, k, where)
-        else:
-            found = self._query(query, k, where)
+        hits = self.lexical().nearest(query, k, filters)
+        chunks = self._chunks_by_id([i for i, _ in hits])
+        found = [(chunks[i], cos) for i, cos in hits if i in chunks]
         if complete is None:
             return found
         whole = complete({chunk.article_id for chunk, _ in found})  # one lookup for all the hits
         return [hit for hit in found if hit[0].article_id in whole]
 
-    def _query(
-        self, query: np.ndarray, k: int, where: dict[str, Any] | None = None
-    ) -> list[tuple[StoredChunk, float]]:
-        from llama_index.core.vector_stores.types import VectorStoreQuery
+    def _chunks_by_id(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
+        from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
-        result = self._vectors.query(
-            VectorStoreQuery(query_embedding=query.tolist(), similarity_top_k=k),
-            **({"where": where} if where else {}),
-        )
-        # ChromaVectorStore reports exp(-distance); with cosine space, distance = 1 - cos.
-        return [
-            (to_chunk(node), 1.0 + float(np.log(max(similarity, 1e-30))))
-            for node, similarity in zip(result.nodes or [], result.similarities or [])
-        ]
+        if not chunk_ids:
+            return {}
+        got = self._chunks.get(ids=list(chunk_ids), include=["documents", "metadatas"])
+        return {
+            i: to_chunk(metadata_dict_to_node(dict(meta), text=text))
+            for i, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [])
+        }
 
     def sentences(self, chunks: Sequence[StoredChunk]) -> dict[str, list[StoredSentence]]:
         """Each chunk's sentences, in order, with their vectors, from the chunks' records
@@ -781,16 +767,10 @@ class Store:
         }
 
     def chunks_with_vectors(self, chunk_ids: Sequence[str]) -> dict[str, tuple[StoredChunk, np.ndarray]]:
-        """Those of the chunks that are still there, with their vectors (see `_vectors`)."""
-        from llama_index.core.vector_stores.utils import metadata_dict_to_node
-
-        pages = _vectors(self._chunks, [{"ids": list(chunk_ids)}] + [{"ids": [i]} for i in chunk_ids],
-                         documents=True)
-        return {
-            i: (to_chunk(metadata_dict_to_node(dict(meta), text=text)), np.asarray(e, dtype=np.float32))
-            for page in pages
-            for i, text, meta, e in zip(page["ids"], page["documents"], page["metadatas"], page["embeddings"])
-        }
+        """Those of the chunks that are still there, with their vectors (from the lexical
+        index's vector files)."""
+        vectors = self.lexical_index().vectors_of(chunk_ids)
+        return {i: (chunk, vectors[i]) for i, chunk in self._chunks_by_id(chunk_ids).items() if i in vectors}
 
 
 def _pages(collection: Collection, include: list[str]) -> Iterator[Any]:
@@ -802,27 +782,6 @@ def _pages(collection: Collection, include: list[str]) -> Iterator[Any]:
         if len(page["ids"]) < _PAGE:
             return
         offset += _PAGE
-
-
-def _vectors(collection: Collection, lookups: list[dict[str, Any]], documents: bool = False) -> list[Any]:
-    """`collection.get` with vectors for the first lookup (all the records wanted) or, if
-    that fails, for each of the others (a part each), leaving out the parts that fail.
-
-    A process does not see the vectors another process wrote after it opened the store
-    (see the module's docstring); reading those raises.
-    """
-    from chromadb.errors import ChromaError
-
-    def get(lookup: dict[str, Any]) -> Any:
-        try:
-            return collection.get(**lookup, include=["embeddings", "metadatas", *(["documents"] if documents else [])])
-        except ChromaError:
-            return None
-
-    everything = get(lookups[0])
-    if everything is not None:
-        return [everything]
-    return [page for page in map(get, lookups[1:]) if page is not None]
 
 
 def _packed_from_4(old: Collection, chunks: list[tuple[str, Any]], dim: int) -> list[dict[str, Any]]:
