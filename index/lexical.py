@@ -27,7 +27,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -184,26 +184,46 @@ class LexicalIndex:
     def nearest(self, query: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """The ids of the k passages whose vectors are nearest to the query vector (those
         that pass `filters`), with their cosine, highest first."""
-        vectors = self._current_vectors()
-        if vectors is None:
-            return []
-        keep = self._vector_mask(vectors, filters) if filters else None
-        # A few more than asked: rows of a killed writer's passages resolve to no id.
-        hits = vectors.search(query, k + 8, keep)
-        ids = self._ids([row for row, _ in hits])
-        return [(ids[row], score) for row, score in hits if row in ids][:k]
+        for _ in range(3):  # again if a rebuild replaced the files meanwhile
+            vectors = self._current_vectors()
+            if vectors is None:
+                return []
+            keep = self._vector_mask(vectors, filters) if filters else None
+            # A few more than asked: rows of a killed writer's passages resolve to no id.
+            hits = vectors.search(query, k + 8, keep)
+            ids = self._resolve(vectors.stem, "rowid", [row for row, _ in hits])
+            if ids is not None:
+                return [(ids[row], score) for row, score in hits if row in ids][:k]
+        return []
 
     def vectors_of(self, passage_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The vectors of those of the passages that the index holds."""
         vectors = self._current_vectors()
-        if vectors is None or not passage_ids:
+        rows = self._resolve(vectors.stem, "id", passage_ids) if vectors else None
+        if vectors is None or not rows:
             return {}
-        rows: dict[int, str] = {}
-        for at in range(0, len(passage_ids), 500):
-            part = list(passage_ids[at : at + 500])
-            rows.update((int(r), str(i)) for i, r in self._connection().execute(
-                f"SELECT id, rowid FROM passages WHERE id IN ({', '.join('?' * len(part))})", part))
-        return {rows[r]: v for r, v in vectors.vectors(list(rows)).items()}
+        found = vectors.vectors([int(r) for r in rows.values()])
+        return {str(i): found[int(r)] for i, r in rows.items() if int(r) in found}
+
+    def _resolve(self, stem: str, by: str, keys: Sequence[int] | Sequence[str]) -> dict[Any, Any] | None:
+        """{rowid: id} (`by` "rowid") or {id: rowid} (`by` "id") of the passages the keys
+        name, read in one snapshot in which `stem` names the vector files; None if it no
+        longer does (a rebuild starts the rows again from 1)."""
+        db = self._connection()
+        found: dict[Any, Any] = {}
+        db.execute("BEGIN")
+        try:
+            now = db.execute("SELECT value FROM meta WHERE key = 'vectors'").fetchone()
+            if now is None or now[0] != stem:
+                return None
+            other = "id" if by == "rowid" else "rowid"
+            for at in range(0, len(keys), 500):  # SQLite's limit on parameters
+                part = list(keys[at : at + 500])
+                found.update(db.execute(
+                    f"SELECT {by}, {other} FROM passages WHERE {by} IN ({', '.join('?' * len(part))})", part))
+        finally:
+            db.execute("COMMIT")
+        return found
 
     def _current_vectors(self) -> Vectors | None:
         """The vector files the index names, mapped once per process (None: no vectors yet)."""

@@ -711,7 +711,8 @@ class Store:
             yield from zip(page["ids"], page["metadatas"] or [])
 
     def is_empty(self) -> bool:
-        return self._articles.count() == 0
+        # The lexical index's count: Chroma's loads the collection's vector index first.
+        return self.lexical().listing(newest=0).articles == 0
 
     def nodes(self, complete: set[str] | None = None) -> Iterator[TextNode]:
         """Every chunk of a complete article as a llama-index node, read in pages.
@@ -745,13 +746,11 @@ class Store:
         return [hit for hit in found if hit[0].article_id in whole]
 
     def _chunks_by_id(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
-        from llama_index.core.vector_stores.utils import metadata_dict_to_node
-
         if not chunk_ids:
             return {}
         got = self._chunks.get(ids=list(chunk_ids), include=["documents", "metadatas"])
         return {
-            i: to_chunk(metadata_dict_to_node(dict(meta), text=text))
+            i: _chunk(i, text, meta)
             for i, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [])
         }
 
@@ -831,10 +830,15 @@ def _facts(chunk: StoredChunk) -> dict[str, Any]:
 
 def to_chunk(node: Any) -> StoredChunk:
     """A llama-index node read back from the store, as our own plain record."""
-    meta = node.metadata
+    return _chunk(node.node_id, node.get_content(), node.metadata)
+
+
+def _chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> StoredChunk:
+    """A chunk from its record's document and metadata (llama-index's flat keys: its
+    node, in `_node_content`, is not needed to read them)."""
     return StoredChunk(
-        id=node.node_id, article_id=str(meta["article_id"]), index=int(meta["chunk_index"]),
-        start=int(meta["start"]), end=int(meta["end"]), text=node.get_content(),
+        id=chunk_id, article_id=str(meta["article_id"]), index=int(meta["chunk_index"]),
+        start=int(meta["start"]), end=int(meta["end"]), text=text,
         title=str(meta["title"]), source=str(meta["source"]), url=str(meta["url"]) or None,
         published=str(meta["published"]) or None, author=str(meta.get("author") or "") or None,
         sentences=int(meta.get("sentences") or 0),

@@ -92,6 +92,10 @@ def test_a_rebuild_writes_new_files_and_removes_the_old(tmp_path: Path) -> None:
     assert after is not None and after.stem != before.stem
     assert {p.name.split(".")[0] for p in tmp_path.glob(f"{VECTORS_PREFIX}*")} == {after.stem}
     assert {i for i, _ in lexical.nearest(_unit(5), 10)} == {"d#0", "d#1"}
+    # Rows start again from 1: a reader still searching the old files must not take their
+    # rows for the new passages of the same rowids.
+    assert lexical._resolve(before.stem, "rowid", [1]) is None
+    assert lexical._resolve(after.stem, "rowid", [1]) == {1: "d#0"}
 
 
 def test_passages_without_a_vector_are_found_by_words_alone(tmp_path: Path) -> None:
