@@ -120,11 +120,10 @@ def _timed(run: Callable[[], Any], asked: np.ndarray) -> tuple[float, float]:
 
 def ask(engine: str, work: Path, size: int) -> dict[str, float]:
     """In this (new) process: open, first query, warm queries, recall, then another
-    process's write and the next query."""
-    vectors, sources, days = data(size)
-    asked = queries(vectors)
-    exact = [set(np.argsort(-(vectors @ q))[:10].tolist()) for q in asked[:50]]
-    del vectors
+    process's write and the next query. The questions and their exact top 10 come from
+    the parent (work/asked.npz), so that this process's memory is the index's."""
+    saved = np.load(work / "asked.npz")
+    asked, exact = saved["asked"], [set(row.tolist()) for row in saved["exact"]]
     found: dict[str, float] = {}
     started = time.perf_counter()
     if engine == "files":
@@ -203,6 +202,8 @@ def main() -> None:
             build = build_files if engine == "files" else build_chroma
             results[engine] = {"build_s": build(work, vectors, sources, days)}
             print(f"{engine}: built in {results[engine]['build_s']:.0f} s", flush=True)
+        asked = queries(vectors)
+        np.savez(work / "asked.npz", asked=asked, exact=np.stack([np.argsort(-(vectors @ q))[:10] for q in asked[:50]]))
         del vectors
         for engine in engines:
             out = subprocess.run([sys.executable, __file__, "--stage", f"ask-{engine}", "--work", str(work),
