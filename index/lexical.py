@@ -232,9 +232,12 @@ class LexicalIndex:
         if "vectors" not in meta:
             return None
         with self._loading:
-            if self._vectors is None or self._vectors.stem != meta["vectors"]:
-                self._vectors = Vectors(self.path.parent, meta["vectors"], int(meta["dim"]))
-            return self._vectors
+            return self._named(meta["vectors"], int(meta["dim"]))
+
+    def _named(self, stem: str, dim: int) -> Vectors:
+        if self._vectors is None or self._vectors.stem != stem:
+            self._vectors = Vectors(self.path.parent, stem, dim)
+        return self._vectors
 
     def _vector_mask(self, vectors: Vectors, filters: Filters) -> np.ndarray:
         facts = vectors.facts()
@@ -407,14 +410,11 @@ class LexicalIndex:
         has none, as after a rebuild's clearing."""
         meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('vectors', 'dim')").fetchall())
         if "vectors" in meta and int(meta["dim"]) == dim:
-            if self._vectors is None or self._vectors.stem != meta["vectors"]:
-                self._vectors = Vectors(self.path.parent, meta["vectors"], dim)
-            return self._vectors
+            return self._named(meta["vectors"], dim)
         stem = VECTORS_PREFIX + db.execute("SELECT lower(hex(randomblob(8)))").fetchone()[0]
         db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                        [("vectors", stem), ("dim", str(dim))])
-        self._vectors = Vectors(self.path.parent, stem, dim)
-        return self._vectors
+        return self._named(stem, dim)
 
     def refresh_segment(self) -> None:
         """Freeze every passage into a new segment once `segment.rebuild_threshold` of
