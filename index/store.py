@@ -398,6 +398,12 @@ class Store:
             for article_id in batch:
                 if article_id not in finished:
                     self.delete_article(article_id)
+        if pending:
+            # Killed after an article's records were written and before the revision was
+            # bumped, a writer leaves it complete but missing from the lexical index, whose
+            # stamp still looks current: a new revision makes the index catch up.
+            self._bump_revision()
+            self._sync_lexical()
         self._journal_path.unlink(missing_ok=True)
 
     def _pending(self) -> set[str]:

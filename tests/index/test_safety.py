@@ -153,6 +153,8 @@ def test_ingests_killed_mid_write_leave_a_consistent_store_that_the_next_ingest_
     # No duplicates and no orphans: exactly the recorded chunks are stored, with their sentences.
     records = store._articles.get(include=["metadatas"])["metadatas"]
     assert store._chunks.count() == sum(int(m["chunks"]) for m in records)
+    # ...the lexical index lists every one of them (with its vectors)...
+    assert store.lexical().article_ids() == store.article_ids()
     # ...and every vector reads back.
     chunk_ids = [n.node_id for n in store.nodes()]
     assert len(store.chunks_with_vectors(chunk_ids)) == len(chunk_ids) == store._chunks.count()
