@@ -3,9 +3,9 @@
 Two collections in one Chroma database: `chunks` holds the passages (llama-index's nodes,
 written as its ChromaVectorStore writes them), each with its sentences' offsets and
 vectors packed in its record (`index.packing`: pooled from the passage's token states at
-ingest, so answering never embeds the articles' text again), and `articles` holds each article's
-full text and metadata. The database is embedded on disk, or on a Chroma server
-(`Store.open`).
+ingest, so answering never embeds the articles' text again), and `articles` holds each
+article's full text and metadata. The database is embedded on disk, or on a Chroma
+server (`Store.open`).
 
 An article's record is written after its chunks and removed before they are rewritten,
 so it marks the article as complete: readers see only chunks whose record exists, and a
@@ -17,9 +17,9 @@ Beside the database (in `state`) lies the lexical index (`index.lexical`), deriv
 and stamped with the store's revision, with the passages' vectors in files of its own
 (`index.vectors`): both halves of retrieval search there, and Chroma is read by id. The
 writer changes it in step: an article leaves it before its record leaves Chroma and joins
-it after its record is written and the revision bumped. A reader that finds the stamp behind (a writer on another machine, or one killed
-between the two steps) catches it up from the records written since, unless a local writer
-holds it (`lexical`).
+it after its record is written and the revision bumped. A reader that finds the stamp
+behind (a writer on another machine, or one killed between the two steps) catches it up
+from the records written since, unless a local writer holds it (`lexical`).
 
 Chroma's embedded store keeps the vector index of each collection in the memory of each
 process that opened it, loaded whole (15 s at a million passages), and a process does
@@ -440,7 +440,7 @@ class Store:
             # Their old passages. New articles have none: `_repair` removed what killed
             # writers left.
             self._remove_parts(existing)
-        nodes, packs, records = [], [], []
+        nodes, packs, vectors, records = [], [], [], []
         for w in writes:
             facts = article_facts(w.article)
             per_chunk = _per_chunk(w.sentences, w.sentence_embeddings)
@@ -452,6 +452,7 @@ class Store:
                     **facts,
                 }
                 packs.append(pack(spans, sentence_vectors))
+                vectors.append(vector)
                 nodes.append(
                     TextNode(
                         id_=chunk_id(w.article.id, chunk.index), text=chunk.text, metadata=meta,
@@ -481,7 +482,7 @@ class Store:
             articles=[_listed(r[0], r[3]) for r in records], stamp=self._stamp(),
             passages=[LexicalPassage(n.node_id, str(n.metadata["article_id"]), str(n.metadata["source_key"]),
                                      int(n.metadata["published_day"]), n.text, vector)
-                      for n, vector in zip(nodes, (v for w in writes for v in w.embeddings), strict=True)],
+                      for n, vector in zip(nodes, vectors, strict=True)],
         )
 
     def delete_article(self, article_id: str) -> None:
