@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -96,9 +96,11 @@ class Filters:
             params.append((self.until - _EPOCH).days)
         return " AND ".join(clauses) or "1", params
 
-    def mask(self, sources: np.ndarray, days: np.ndarray) -> np.ndarray:
-        """`matches` for many chunks at once, given their source keys and days."""
-        keep = np.isin(sources, self.sources) if self.sources else np.ones(len(days), dtype=bool)
+    def mask(self, sources: np.ndarray, days: np.ndarray, wanted: Sequence[int] | None = None) -> np.ndarray:
+        """`matches` for many chunks at once, given their source keys and days; or, with
+        `wanted` (the numbers that stand for this filter's sources), their sources' numbers."""
+        keep = (np.isin(sources, self.sources if wanted is None else list(wanted)) if self.sources
+                else np.ones(len(days), dtype=bool))
         if self.since or self.until:
             keep &= days >= self._first_day
         if self.until:

@@ -25,7 +25,7 @@ import sqlite3
 import threading
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -241,15 +241,10 @@ class LexicalIndex:
 
     def _vector_mask(self, vectors: Vectors, filters: Filters) -> np.ndarray:
         facts = vectors.facts()
-        keep = np.ones(len(facts), dtype=bool)
-        if filters.sources:
-            numbers = [n for (n,) in self._connection().execute(
-                f"SELECT number FROM sources WHERE key IN ({', '.join('?' * len(filters.sources))})",
-                list(filters.sources))]
-            keep &= np.isin(facts["source"], numbers)
-        if filters.since or filters.until:
-            keep &= replace(filters, sources=()).mask(np.empty(0), facts["day"])
-        return keep
+        wanted = [n for (n,) in self._connection().execute(
+            f"SELECT number FROM sources WHERE key IN ({', '.join('?' * len(filters.sources))})",
+            list(filters.sources))]
+        return filters.mask(facts["source"], facts["day"], wanted)
 
     def _current_segment(self) -> Segment | None:
         """The segment the index names, loaded once per process, with its deleted rows."""
@@ -370,6 +365,7 @@ class LexicalIndex:
             counts: Counter[str] = Counter()
             rows: list[int] = []
             embedded: list[LexicalPassage] = []
+            numbers: dict[str, int] = {}  # source key to its number in the vector files
             for p in passages:
                 rowid = db.execute(
                     "INSERT INTO passages(id, article_id, source_key, day) VALUES (?, ?, ?, ?)",
@@ -384,7 +380,7 @@ class LexicalIndex:
             if embedded:  # on disk before the transaction that lists them commits
                 vectors = self._vectors_for_writing(db, len(embedded[0].vector))  # type: ignore[arg-type]
                 vectors.write(rows, np.stack([p.vector for p in embedded]),  # type: ignore[misc]
-                              [_source_number(db, p.source_key) for p in embedded], [p.day for p in embedded])
+                              [_source_number(db, p.source_key, numbers) for p in embedded], [p.day for p in embedded])
             db.executemany(
                 "INSERT INTO frequencies(term, documents) VALUES (?, ?) "
                 "ON CONFLICT(term) DO UPDATE SET documents = documents + excluded.documents",
@@ -491,10 +487,13 @@ def _version(db: sqlite3.Connection) -> int | None:
     return int(row[0]) if row else None
 
 
-def _source_number(db: sqlite3.Connection, key: str) -> int:
-    """The vector files' number for a source key (from 1; 0 marks a row without passage)."""
-    db.execute("INSERT OR IGNORE INTO sources(key) VALUES (?)", (key,))
-    return int(db.execute("SELECT number FROM sources WHERE key = ?", (key,)).fetchone()[0])
+def _source_number(db: sqlite3.Connection, key: str, known: dict[str, int]) -> int:
+    """The vector files' number for a source key (from 1; 0 marks a row without passage),
+    remembered in `known` for the rest of the transaction."""
+    if key not in known:
+        db.execute("INSERT OR IGNORE INTO sources(key) VALUES (?)", (key,))
+        known[key] = int(db.execute("SELECT number FROM sources WHERE key = ?", (key,)).fetchone()[0])
+    return known[key]
 
 
 def _idf(size: int, frequency: int) -> float:

@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import sqlite3
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -92,12 +92,8 @@ class Segment:
         if not filters:
             return self._alive
         if filters not in self._masks:
-            keep = np.ones(len(self.rows), dtype=bool)
-            if filters.sources:
-                wanted = [n for n, key in enumerate(self.source_keys) if key in filters.sources]
-                keep &= np.isin(self.sources, wanted)
-            if filters.since or filters.until:
-                keep &= replace(filters, sources=()).mask(np.empty(0), np.asarray(self.days))
+            wanted = [n for n, key in enumerate(self.source_keys) if key in filters.sources]
+            keep = filters.mask(np.asarray(self.sources), np.asarray(self.days), wanted)
             if len(self._masks) > 32:  # a few filters recur; don't keep every one ever asked
                 self._masks.clear()
             self._masks[filters] = self._alive * keep

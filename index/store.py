@@ -830,11 +830,6 @@ def _listed(article_id: str, meta: dict[str, Any]) -> LexicalArticle:
     )
 
 
-def _facts(chunk: StoredChunk) -> dict[str, Any]:
-    """What `Filters.matches` reads, from a chunk read back."""
-    return {"source_key": source_key(chunk.source), "published_day": day_number(chunk.published)}
-
-
 def to_chunk(node: Any) -> StoredChunk:
     """A llama-index node read back from the store, as our own plain record."""
     return _chunk(node.node_id, node.get_content(), node.metadata)
