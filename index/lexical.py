@@ -38,14 +38,15 @@ from index.segment import Segment
 from index.terms import terms
 from index.vectors import Vectors
 
-VERSION = 6  # of the file's layout and of `terms`: another version is rebuilt (6: vectors)
+VERSION = 7  # of the file's layout and of `terms`: another version is rebuilt (6: vectors, 7: texts)
 FILE = "newsqa-lexical.sqlite3"
 VECTORS_PREFIX = "newsqa-vectors-"  # the vector files' names start so (`index.vectors`)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles(
     id TEXT PRIMARY KEY, title TEXT NOT NULL, title_key TEXT NOT NULL, source TEXT NOT NULL,
-    published TEXT NOT NULL, url TEXT NOT NULL, chunks INTEGER NOT NULL, cluster TEXT NOT NULL
+    published TEXT NOT NULL, url TEXT NOT NULL, chunks INTEGER NOT NULL, cluster TEXT NOT NULL,
+    author TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS articles_newest ON articles(published DESC, title_key, id);
 CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
@@ -58,6 +59,10 @@ CREATE TABLE IF NOT EXISTS passages(
     source_key TEXT NOT NULL, day INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id);
+CREATE TABLE IF NOT EXISTS texts(
+    rowid INTEGER PRIMARY KEY, text TEXT NOT NULL, chunk_index INTEGER NOT NULL, begins INTEGER NOT NULL,
+    ends INTEGER NOT NULL, sentences INTEGER NOT NULL, pack BLOB NOT NULL
+);
 CREATE VIRTUAL TABLE IF NOT EXISTS words USING fts5(
     terms, tokenize = "unicode61 remove_diacritics 0 tokenchars '_'"
 );
@@ -65,7 +70,7 @@ CREATE TABLE IF NOT EXISTS frequencies(term TEXT PRIMARY KEY, documents INTEGER 
 CREATE TABLE IF NOT EXISTS dead(rowid INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS sources(number INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
 """
-_DROP = "".join(f"DROP TABLE IF EXISTS {t};\n" for t in ("vocabulary", "frequencies", "words", "passages", "bands", "articles", "dead", "sources", "meta"))
+_DROP = "".join(f"DROP TABLE IF EXISTS {t};\n" for t in ("vocabulary", "frequencies", "words", "texts", "passages", "bands", "articles", "dead", "sources", "meta"))
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ class LexicalArticle:
     chunks: int
     cluster: str
     signature: str = ""  # MinHash, see index/duplicates.py
+    author: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,8 @@ class Listing:
 
 @dataclass(frozen=True)
 class LexicalPassage:
-    """A passage as the lexical index holds it."""
+    """A passage as the lexical index holds it: what it searches, and what a question
+    reads back (`passages`), so that asking never waits on Chroma."""
 
     id: str
     article_id: str
@@ -104,6 +111,11 @@ class LexicalPassage:
     day: int
     text: str
     vector: np.ndarray | None = field(default=None, compare=False)  # its embedding (None: found by words only)
+    index: int = 0  # its place in the article, and its offsets there
+    start: int = 0
+    end: int = 0
+    sentences: int = 0  # how many sentences `pack` holds (`index.packing`, raw bytes)
+    pack: bytes = field(default=b"", repr=False)
 
 
 class LexicalIndex:
@@ -205,6 +217,41 @@ class LexicalIndex:
         found = vectors.vectors([int(r) for r in rows.values()])
         return {str(i): found[int(r)] for i, r in rows.items() if int(r) in found}
 
+    def passages(self, passage_ids: Sequence[str]) -> dict[str, tuple[LexicalPassage, LexicalArticle]]:
+        """Those of the passages that the index holds, with their article (in one snapshot;
+        without vectors or packed sentences: see `packs`)."""
+        found: dict[str, tuple[LexicalPassage, LexicalArticle]] = {}
+        for row in self._read(
+            "SELECT p.id, p.article_id, p.source_key, p.day, t.text, t.chunk_index, t.begins, t.ends, t.sentences, "
+            f"{', '.join('a.' + c for c in _ARTICLE.split(', '))} FROM passages AS p "
+            "JOIN texts AS t ON t.rowid = p.rowid JOIN articles AS a ON a.id = p.article_id WHERE p.id IN ({})",
+            passage_ids,
+        ):
+            passage = LexicalPassage(row[0], row[1], row[2], row[3], row[4], None,
+                                     index=row[5], start=row[6], end=row[7], sentences=row[8])
+            found[passage.id] = (passage, _article(row[9:]))
+        return found
+
+    def packs(self, passage_ids: Sequence[str]) -> dict[str, tuple[int, bytes]]:
+        """The packed sentences (count, bytes) of those of the passages that the index holds."""
+        return {str(i): (int(n), bytes(pack)) for i, n, pack in self._read(
+            "SELECT p.id, t.sentences, t.pack FROM passages AS p JOIN texts AS t ON t.rowid = p.rowid "
+            "WHERE p.id IN ({})", passage_ids)}
+
+    def _read(self, query: str, keys: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """The rows of `query` (its "IN ({})" filled with `keys`), read in one snapshot
+        whatever their number."""
+        db = self._connection()
+        rows: list[tuple[Any, ...]] = []
+        db.execute("BEGIN")
+        try:
+            for at in range(0, len(keys), 500):  # SQLite's limit on parameters
+                part = list(keys[at : at + 500])
+                rows += db.execute(query.format(", ".join("?" * len(part))), part).fetchall()
+        finally:
+            db.execute("COMMIT")
+        return rows
+
     def _resolve(self, stem: str, by: str, keys: Sequence[int] | Sequence[str]) -> dict[Any, Any] | None:
         """{rowid: id} (`by` "rowid") or {id: rowid} (`by` "id") of the passages the keys
         name, read in one snapshot in which `stem` names the vector files; None if it no
@@ -305,12 +352,12 @@ class LexicalIndex:
             "SELECT count(*), coalesce(sum(n), 0) FROM "
             "(SELECT count(*) AS n FROM articles GROUP BY cluster HAVING n > 1)").fetchone()
         rows = db.execute(
-            "SELECT id, title, source, published, url, chunks, cluster FROM articles "
+            f"SELECT {_ARTICLE} FROM articles "
             "ORDER BY published DESC, title_key, id LIMIT ?", (-1 if newest is None else newest,)).fetchall()
         return Listing(
             articles=sum(sources.values()), passages=self.size, sources=sources,
             duplicate_clusters=int(clusters), duplicate_articles=int(grouped),
-            newest=[LexicalArticle(*row) for row in rows],
+            newest=[_article(row) for row in rows],
         )
 
     def page(self, offset: int, limit: int, filters: Filters | None = None) -> tuple[int, list[LexicalArticle]]:
@@ -323,10 +370,10 @@ class LexicalIndex:
         db = self._connection()
         total = db.execute(f"SELECT count(*) FROM articles WHERE {where}", params).fetchone()[0]
         rows = db.execute(
-            "SELECT id, title, source, published, url, chunks, cluster FROM articles "
+            f"SELECT {_ARTICLE} FROM articles "
             f"WHERE {where} ORDER BY published DESC, title_key, id LIMIT ? OFFSET ?",
             [*params, limit, offset]).fetchall()
-        return int(total), [LexicalArticle(*row) for row in rows]
+        return int(total), [_article(row) for row in rows]
 
     def near_duplicates(self, keys: Sequence[bytes]) -> dict[str, str]:
         """{article id: cluster} of the articles holding any of these LSH keys."""
@@ -349,15 +396,15 @@ class LexicalIndex:
         db = self._connection()
         with _transaction(db):
             if clear:
-                for table in ("articles", "passages", "words", "bands", "dead", "frequencies", "sources"):
+                for table in ("articles", "passages", "texts", "words", "bands", "dead", "frequencies", "sources"):
                     db.execute(f"DELETE FROM {table}")
                 db.execute("DELETE FROM sqlite_sequence WHERE name = 'passages'")  # rows from 1 in new files
                 db.execute("DELETE FROM meta WHERE key IN ('revision', 'segment', 'segment_row', 'dead', 'vectors', 'dim')")
             gone = self._forget(db, [*removed, *(a.id for a in articles)])
             db.executemany(
-                "INSERT INTO articles(id, title, title_key, source, published, url, chunks, cluster) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(a.id, a.title, a.title.casefold(), a.source, a.published, a.url, a.chunks, a.cluster)
+                "INSERT INTO articles(id, title, title_key, source, published, url, chunks, cluster, author) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(a.id, a.title, a.title.casefold(), a.source, a.published, a.url, a.chunks, a.cluster, a.author)
                  for a in articles],
             )
             db.executemany("INSERT INTO bands(key, article_id) VALUES (?, ?)",
@@ -371,6 +418,8 @@ class LexicalIndex:
                     "INSERT INTO passages(id, article_id, source_key, day) VALUES (?, ?, ?, ?)",
                     (p.id, p.article_id, p.source_key, p.day),
                 ).lastrowid
+                db.execute("INSERT INTO texts(rowid, text, chunk_index, begins, ends, sentences, pack) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)", (rowid, p.text, p.index, p.start, p.end, p.sentences, p.pack))
                 words = terms(p.text)
                 db.execute("INSERT INTO words(rowid, terms) VALUES (?, ?)", (rowid, " ".join(words)))
                 counts.update(set(words))
@@ -450,6 +499,7 @@ class LexicalIndex:
             db.executemany("UPDATE frequencies SET documents = documents - ? WHERE term = ?",
                            [(n, term) for term, n in gone.items()])
             db.execute(f"DELETE FROM words WHERE rowid IN ({rows})", part)
+            db.execute(f"DELETE FROM texts WHERE rowid IN ({rows})", part)
             db.execute(f"DELETE FROM bands WHERE article_id IN ({marks})", part)
             db.execute(f"DELETE FROM passages WHERE article_id IN ({marks})", part)
             db.execute(f"DELETE FROM articles WHERE id IN ({marks})", part)
@@ -472,6 +522,13 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+_ARTICLE = "id, title, source, published, url, chunks, cluster, author"  # the columns `_article` reads
+
+
+def _article(row: Sequence[Any]) -> LexicalArticle:
+    return LexicalArticle(*row[:7], author=row[7])
 
 
 def _run(db: sqlite3.Connection, script: str) -> None:

@@ -51,7 +51,7 @@ from index.errors import ArticleNotFound, StoreError
 from index.filters import Filters, day_number, source_key
 from index.lexical import FILE as LEXICAL_FILE
 from index.lexical import LexicalArticle, LexicalIndex, LexicalPassage, Listing
-from index.packing import StoredSentence, pack, unpack
+from index.packing import StoredSentence, pack, raw, unpack
 from index.settings import ChromaServer, Settings, cache_folder
 
 log = logging.getLogger(__name__)
@@ -214,8 +214,8 @@ class Store:
         self.model = model
         self.dim = dim
         self._batch = min(client.get_max_batch_size(), _PAGE)  # records per Chroma write
-        self._attach(client)
         self._lexical: LexicalIndex | None = None
+        self._attach(client)
         self._fresh_at = self.revision()  # the revision this process's copy of it shows (`_follow`)
         self._reopening = threading.Lock()
 
@@ -340,6 +340,8 @@ class Store:
                 collection = self._client.get_collection(name, embedding_function=None)  # type: ignore[arg-type]
                 collection.modify(metadata={**(collection.metadata or {}), "schema": SCHEMA})
             self._client.delete_collection(FORMAT_4_SENTENCES)
+            # The lexical index keeps a copy of the packs: built again from the new records.
+            self.lexical_index().update(clear=True)
         finally:
             lock.release()
 
@@ -480,9 +482,8 @@ class Store:
         self._bump_revision()  # before the lexical index's stamp: killed between, it is seen stale
         self.lexical_index().update(
             articles=[_listed(r[0], r[3]) for r in records], stamp=self._stamp(),
-            passages=[LexicalPassage(n.node_id, str(n.metadata["article_id"]), str(n.metadata["source_key"]),
-                                     int(n.metadata["published_day"]), n.text, vector)
-                      for n, vector in zip(nodes, vectors, strict=True)],
+            passages=[_indexed(n.node_id, n.text, n.metadata, vector, packed)
+                      for n, vector, packed in zip(nodes, vectors, packs, strict=True)],
         )
 
     def delete_article(self, article_id: str) -> None:
@@ -637,8 +638,7 @@ class Store:
         for page in pages:
             for chunk, text, meta, vector in zip(page["ids"], page["documents"], page["metadatas"], page["embeddings"]):
                 if meta["article_id"] in wanted:
-                    yield LexicalPassage(chunk, str(meta["article_id"]), str(meta["source_key"]),
-                                         int(meta["published_day"]), text, np.asarray(vector, dtype=np.float32))
+                    yield _indexed(chunk, text, meta, vector, str(meta.get(SENTENCES_KEY) or ""))
 
     # --- reading -------------------------------------------------------------------
 
@@ -753,24 +753,19 @@ class Store:
         return [hit for hit in found if hit[0].article_id in whole]
 
     def _chunks_by_id(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
+        # From the lexical index's copy: Chroma's first read of a collection loads its
+        # vector index into memory (2.2 s at a million passages), which nothing here searches.
         if not chunk_ids:
             return {}
-        got = self._chunks.get(ids=list(chunk_ids), include=["documents", "metadatas"])
-        return {
-            i: _chunk(i, text, meta)
-            for i, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [])
-        }
+        return {i: _read_back(p, a) for i, (p, a) in self.lexical().passages(chunk_ids).items()}
 
     def sentences(self, chunks: Sequence[StoredChunk]) -> dict[str, list[StoredSentence]]:
-        """Each chunk's sentences, in order, with their vectors, from the chunks' records
-        (one read by id; a chunk deleted meanwhile is left out)."""
+        """Each chunk's sentences, in order, with their vectors, from the lexical index's
+        copy of the chunks' records (a chunk deleted meanwhile is left out)."""
         if not chunks:
             return {}
-        got = self._chunks.get(ids=[c.id for c in chunks], include=["metadatas"])
-        return {
-            i: unpack(str(meta.get(SENTENCES_KEY) or ""), int(meta.get("sentences") or 0), self.dim)
-            for i, meta in zip(got["ids"], got["metadatas"] or [])
-        }
+        return {i: unpack(packed, count, self.dim)
+                for i, (count, packed) in self.lexical().packs([c.id for c in chunks]).items()}
 
     def chunks_with_vectors(self, chunk_ids: Sequence[str]) -> dict[str, tuple[StoredChunk, np.ndarray]]:
         """Those of the chunks that are still there, with their vectors (from the lexical
@@ -827,20 +822,35 @@ def _listed(article_id: str, meta: dict[str, Any]) -> LexicalArticle:
         id=article_id, title=str(meta["title"]), source=str(meta["source"]),
         published=str(meta["published"]), url=str(meta["url"]), chunks=int(meta["chunks"]),
         cluster=str(meta.get("cluster") or article_id), signature=str(meta.get("minhash") or ""),
+        author=str(meta.get("author") or ""),
+    )
+
+
+def _indexed(chunk_id: str, text: str, meta: dict[str, Any], vector: Any, packed: str) -> LexicalPassage:
+    """A chunk as the lexical index holds it, from its record (`packed`: its sentences)."""
+    return LexicalPassage(
+        chunk_id, str(meta["article_id"]), str(meta["source_key"]), int(meta["published_day"]), text,
+        np.asarray(vector, dtype=np.float32), index=int(meta["chunk_index"]), start=int(meta["start"]),
+        end=int(meta["end"]), sentences=int(meta.get("sentences") or 0), pack=raw(packed) if packed else b"",
+    )
+
+
+def _read_back(passage: LexicalPassage, article: LexicalArticle) -> StoredChunk:
+    """A chunk from the lexical index's copy of its record."""
+    return StoredChunk(
+        id=passage.id, article_id=passage.article_id, index=passage.index, start=passage.start,
+        end=passage.end, text=passage.text, title=article.title, source=article.source,
+        url=article.url or None, published=article.published or None, author=article.author or None,
+        sentences=passage.sentences,
     )
 
 
 def to_chunk(node: Any) -> StoredChunk:
     """A llama-index node read back from the store, as our own plain record."""
-    return _chunk(node.node_id, node.get_content(), node.metadata)
-
-
-def _chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> StoredChunk:
-    """A chunk from its record's document and metadata (llama-index's flat keys: its
-    node, in `_node_content`, is not needed to read them)."""
+    meta = node.metadata
     return StoredChunk(
-        id=chunk_id, article_id=str(meta["article_id"]), index=int(meta["chunk_index"]),
-        start=int(meta["start"]), end=int(meta["end"]), text=text,
+        id=node.node_id, article_id=str(meta["article_id"]), index=int(meta["chunk_index"]),
+        start=int(meta["start"]), end=int(meta["end"]), text=node.get_content(),
         title=str(meta["title"]), source=str(meta["source"]), url=str(meta["url"]) or None,
         published=str(meta["published"]) or None, author=str(meta.get("author") or "") or None,
         sentences=int(meta.get("sentences") or 0),

@@ -16,7 +16,8 @@ import index
 from index.filters import Filters
 from index.lexical import FILE, LexicalArticle, LexicalIndex, LexicalPassage
 from index.settings import Settings
-from index.store import Store
+from index.packing import unpack
+from index.store import SENTENCES_KEY, Store, to_chunk
 from tests.conftest import NEWS, store_args
 
 pytestmark = pytest.mark.slow
@@ -89,6 +90,41 @@ def test_a_missing_or_outdated_index_is_rebuilt_from_the_store(embedded_settings
         store = index.open_store(settings=embedded_settings)
         assert _ids(store, "crane harbour") == {"undated-note"}, damage
         assert store.lexical().size == len(NEWS)
+
+
+def test_questions_read_passages_back_from_the_index_exactly_as_the_store_holds_them(
+    news_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = index.open_store(settings=news_settings)
+    held = {c.id: c for c in map(to_chunk, store.nodes())}
+    records = store._chunks.get(ids=list(held), include=["metadatas"])
+    packed = {i: unpack(str(m[SENTENCES_KEY]), int(m["sentences"]), store.dim)
+              for i, m in zip(records["ids"], records["metadatas"])}
+    for how in ("as written", "as rebuilt from the store"):
+        if how == "as rebuilt from the store":
+            store.lexical_index().update(clear=True)  # no stamp: the next read rebuilds it
+            store.lexical()
+        read = store.chunks_with_vectors(list(held))
+        assert {i: chunk for i, (chunk, _) in read.items()} == held, how
+        assert any(c.author for c in held.values()) and all(c.sentences for c in held.values())
+        sentences = store.sentences(list(held.values()))
+        assert {i: [(s.start, s.end) for s in found] for i, found in sentences.items()} == {
+            i: [(s.start, s.end) for s in found] for i, found in packed.items()}, how
+        for i, found in sentences.items():
+            assert all((a.vector == b.vector).all() for a, b in zip(found, packed[i])), how
+
+    # Chroma's first read of its passages loads their vector index (seconds at a
+    # million): the question path must not touch them at all.
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a question read Chroma's passage records")
+
+    from qa.engine import Engine
+
+    engine = Engine(news_settings)
+    for method in ("get", "query", "count"):
+        monkeypatch.setattr(engine.store._chunks, method, refuse)
+    answer = engine.ask("How long did the ferry strike in Dover last?")
+    assert answer.citations and "12 days" in answer.citations[0].quote
 
 
 class _Killed(Exception):
