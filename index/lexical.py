@@ -38,7 +38,7 @@ from index.segment import Segment
 from index.terms import terms
 from index.vectors import Vectors
 
-VERSION = 7  # of the file's layout and of `terms`: another version is rebuilt (6: vectors, 7: texts)
+VERSION = 8  # of the file's layout and of `terms`: another version is rebuilt (6: vectors, 7: texts, 8: float16 copy)
 FILE = "newsqa-lexical.sqlite3"
 VECTORS_PREFIX = "newsqa-vectors-"  # the vector files' names start so (`index.vectors`)
 _SCHEMA = """

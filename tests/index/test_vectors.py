@@ -51,6 +51,26 @@ def test_the_nearest_are_the_exact_cosine_ranking(tmp_path: Path) -> None:
     assert np.allclose(lexical.vectors_of(["b#0"])["b#0"], _unit(3))
 
 
+def test_near_ties_that_half_precision_cannot_tell_apart_are_still_ranked_exactly(tmp_path: Path) -> None:
+    # 300 passages whose cosines to the query differ by about 0.00003, where float16 holds
+    # about 0.0002: the half-precision scan sees them tied, so the search must score more
+    # of them again than it first takes.
+    rng = np.random.default_rng(0)
+    base = _unit(1)
+    vectors = base + 1e-4 * rng.normal(size=(300, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    lexical = LexicalIndex(tmp_path / FILE)
+    lexical.update(articles=[_article("a")], stamp=(1, "s"), passages=[
+        LexicalPassage(f"a#{n}", "a", "bbc", 0, f"Passage {n}", v) for n, v in enumerate(vectors)])
+    query = base + 2 * _unit(2)
+    query /= np.linalg.norm(query)
+    cosines = vectors @ query
+    best = np.sort(cosines)[::-1][:6]
+    assert np.ptp(cosines) < 2.0**-11 and (np.diff(best) < -1e-7).all()  # tied in float16, not in float32
+    expected = [f"a#{n}" for n in np.argsort(-cosines, kind="stable")[:5]]
+    assert [i for i, _ in lexical.nearest(query, 5)] == expected
+
+
 def test_filters_are_masks_over_the_rows(tmp_path: Path) -> None:
     lexical = _index(tmp_path)
     query = _unit(3)
