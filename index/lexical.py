@@ -410,8 +410,11 @@ class LexicalIndex:
             db.executemany("INSERT INTO bands(key, article_id) VALUES (?, ?)",
                            [(key, a.id) for a in articles if a.signature for key in band_keys(a.signature)])
             counts: Counter[str] = Counter()
+            # What the vector files get (not the passages: a rebuild streams a million of them).
             rows: list[int] = []
-            embedded: list[LexicalPassage] = []
+            embedded: list[np.ndarray] = []
+            sources: list[int] = []
+            days: list[int] = []
             numbers: dict[str, int] = {}  # source key to its number in the vector files
             for p in passages:
                 rowid = db.execute(
@@ -425,11 +428,11 @@ class LexicalIndex:
                 counts.update(set(words))
                 if p.vector is not None:
                     rows.append(int(rowid))  # type: ignore[arg-type]
-                    embedded.append(p)
+                    embedded.append(np.asarray(p.vector, dtype=np.float32))
+                    sources.append(_source_number(db, p.source_key, numbers))
+                    days.append(p.day)
             if embedded:  # on disk before the transaction that lists them commits
-                vectors = self._vectors_for_writing(db, len(embedded[0].vector))  # type: ignore[arg-type]
-                vectors.write(rows, np.stack([p.vector for p in embedded]),  # type: ignore[misc]
-                              [_source_number(db, p.source_key, numbers) for p in embedded], [p.day for p in embedded])
+                self._vectors_for_writing(db, len(embedded[0])).write(rows, np.stack(embedded), sources, days)
             db.executemany(
                 "INSERT INTO frequencies(term, documents) VALUES (?, ?) "
                 "ON CONFLICT(term) DO UPDATE SET documents = documents + excluded.documents",
