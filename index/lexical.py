@@ -339,6 +339,10 @@ class LexicalIndex:
                 f"SELECT id FROM articles WHERE id IN ({', '.join('?' * len(part))})", part))
         return found
 
+    def is_empty(self) -> bool:
+        """Whether it lists no article (one row read: `listing` counts them all)."""
+        return self._connection().execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
+
     def article_ids(self) -> set[str]:
         return {r[0] for r in self._connection().execute("SELECT id FROM articles")}
 

@@ -718,8 +718,8 @@ class Store:
             yield from zip(page["ids"], page["metadatas"] or [])
 
     def is_empty(self) -> bool:
-        # The lexical index's count: Chroma's loads the collection's vector index first.
-        return self.lexical().listing(newest=0).articles == 0
+        # The lexical index's: Chroma's count loads the collection's vector index first.
+        return self.lexical().is_empty()
 
     def nodes(self, complete: set[str] | None = None) -> Iterator[TextNode]:
         """Every chunk of a complete article as a llama-index node, read in pages.

@@ -152,7 +152,10 @@ def test_warming_up_loads_the_reader_before_the_first_question(
     assert not engine.ask(VOTES).abstained
     assert _loaded.cache_info().misses == 1
     index.open_store(settings=embedded_settings, create=True)
-    Engine(embedded_settings).warm()  # an empty store: nothing to search yet, and no error
+    empty = Engine(embedded_settings)
+    empty.warm()  # an empty store: nothing to search yet, and no error
+    with pytest.raises(index.StoreError, match="has no articles yet: newsqa ingest PATH --store"):
+        empty.ask(VOTES)
 
 
 def test_empty_and_over_long_questions_get_clear_errors(seeded_settings: Settings) -> None:
