@@ -414,11 +414,7 @@ class LexicalIndex:
             db.executemany("INSERT INTO bands(key, article_id) VALUES (?, ?)",
                            [(key, a.id) for a in articles if a.signature for key in band_keys(a.signature)])
             counts: Counter[str] = Counter()
-            # What the vector files get (not the passages: a rebuild streams a million of them).
-            rows: list[int] = []
-            embedded: list[np.ndarray] = []
-            sources: list[int] = []
-            days: list[int] = []
+            pending = _VectorRows(lambda dim: self._vectors_for_writing(db, dim))
             numbers: dict[str, int] = {}  # source key to its number in the vector files
             for p in passages:
                 rowid = db.execute(
@@ -431,12 +427,8 @@ class LexicalIndex:
                 db.execute("INSERT INTO words(rowid, terms) VALUES (?, ?)", (rowid, " ".join(words)))
                 counts.update(set(words))
                 if p.vector is not None:
-                    rows.append(int(rowid))  # type: ignore[arg-type]
-                    embedded.append(np.asarray(p.vector, dtype=np.float32))
-                    sources.append(_source_number(db, p.source_key, numbers))
-                    days.append(p.day)
-            if embedded:  # on disk before the transaction that lists them commits
-                self._vectors_for_writing(db, len(embedded[0])).write(rows, np.stack(embedded), sources, days)
+                    pending.add(int(rowid), p.vector, _source_number(db, p.source_key, numbers), p.day)  # type: ignore[arg-type]
+            pending.write()  # on disk before the transaction that lists them commits
             db.executemany(
                 "INSERT INTO frequencies(term, documents) VALUES (?, ?) "
                 "ON CONFLICT(term) DO UPDATE SET documents = documents + excluded.documents",
@@ -517,6 +509,33 @@ class LexicalIndex:
         if db is not None:
             db.close()
             self._local.db = None
+
+
+class _VectorRows:
+    """Rows bound for the vector files, written a few thousand at a time: a rebuild streams
+    a million passages, whose vectors alone would take gigabytes to hold."""
+
+    AT_ONCE = 4096
+
+    def __init__(self, files: Callable[[int], Vectors]) -> None:
+        self._files = files  # the files to write to, given the vectors' dimension
+        self._rows: list[int] = []
+        self._vectors: list[np.ndarray] = []
+        self._facts: list[tuple[int, int]] = []  # (source number, day)
+
+    def add(self, row: int, vector: np.ndarray, source: int, day: int) -> None:
+        self._rows.append(row)
+        self._vectors.append(np.asarray(vector, dtype=np.float32))
+        self._facts.append((source, day))
+        if len(self._rows) >= self.AT_ONCE:
+            self.write()
+
+    def write(self) -> None:
+        if not self._rows:
+            return
+        self._files(len(self._vectors[0])).write(
+            self._rows, np.stack(self._vectors), [s for s, _ in self._facts], [d for _, d in self._facts])
+        self._rows, self._vectors, self._facts = [], [], []
 
 
 @contextmanager
