@@ -16,7 +16,9 @@ Then, in one process per store (the seeds as shipped, and the large one), the sa
 questions (a seeded sample of squad-v1.1-dev-a's) are asked: opening the store and the
 first question are timed apart from the warm questions, whose p50/p95 latency is reported
 without and with a source filter; and, in a new process, the chat's start (the engine
-warmed up, `Engine.warm`) and the first question after it. Then, in a process per store
+warmed up, `Engine.warm`) and the first question after it; and, where the benchmark runs
+as root, the first question of a process started after the kernel's page cache was
+dropped (as after a reboot: the store's files come from disk). Then, in a process per store
 again, the same 100 new articles are ingested and deleted (the real model embeds them:
 the ratio is the point).
 Last, an engine open on each store, warm, asks about an article that another process
@@ -134,6 +136,28 @@ def query(settings: Settings, asked: Sequence[str]) -> dict[str, float]:
     return result
 
 
+def cold(settings: Settings, asked: Sequence[str]) -> dict[str, float]:
+    """The first question of a process started after the kernel's page cache was dropped
+    (as after a reboot): the store's files are read from disk."""
+    from qa.engine import Engine
+
+    engine = Engine(settings)
+    engine.embedder.encode(["warm up"])
+    started = time.perf_counter()
+    engine.ask(asked[0])
+    return {"cold_first_question_seconds": time.perf_counter() - started}
+
+
+def drop_page_cache() -> bool:
+    """Empty the kernel's page cache (root only); whether it could."""
+    try:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        return False
+    return True
+
+
 def warmed(settings: Settings, asked: Sequence[str]) -> dict[str, float]:
     """As the chat and the HTTP API start: the engine warmed up (`Engine.warm`) before
     it takes the first question."""
@@ -219,6 +243,8 @@ def main() -> None:
             print(json.dumps(warmed(settings, questions(args.questions))))
         elif args.stage.endswith("live"):
             print(json.dumps(live(settings, questions(args.questions), args.work)))
+        elif args.stage.endswith("cold"):
+            print(json.dumps(cold(settings, questions(args.questions))))
         else:
             print(json.dumps(query(settings, questions(args.questions))))
         return
@@ -230,8 +256,11 @@ def main() -> None:
         built = build(large, args.copies, args.limit)
         (args.work / "built.json").write_text(json.dumps(built))
     results["build"] = json.loads((args.work / "built.json").read_text())
-    stages = ("seeds", "large", "seeds-warm", "large-warm", "seeds-ingest", "large-ingest", "seeds-live", "large-live")
+    stages = ("seeds", "large", "seeds-warm", "large-warm", "seeds-cold", "large-cold",
+              "seeds-ingest", "large-ingest", "seeds-live", "large-live")
     for stage in stages:
+        if stage.endswith("cold") and (args.chroma_url or not drop_page_cache()):
+            continue  # the server's cache is not ours to drop; elsewhere it needs root
         command = [sys.executable, __file__, "--stage", stage, "--work", str(args.work),
                    "--questions", str(args.questions)]
         command += ["--chroma-url", args.chroma_url] if args.chroma_url else []
@@ -251,6 +280,9 @@ def report(r: dict[str, dict[str, float]], disk: int | None, copies: int) -> str
         ("stats(): seeds / large", f"{seeds['stats_seconds'] * 1000:.0f} ms / {large['stats_seconds'] * 1000:.0f} ms"),
         ("first question after a start", f"{seeds['first_question_seconds']:.2f} s / {large['first_question_seconds']:.2f} s"),
         ("the chat's start (warm-up), then its first question", _warmed(seeds, large)),
+        ("first question after a start, page cache dropped", " / ".join(
+            f"{r['cold_first_question_seconds']:.2f} s" for r in (seeds, large))
+         if "cold_first_question_seconds" in large else "not measured (dropping the page cache needs root)"),
         ("ingest 100 new articles: seeds / large", f"{seeds['ingest_100_seconds']:.1f} s / {large['ingest_100_seconds']:.1f} s "
          f"({large['ingest_100_seconds'] / seeds['ingest_100_seconds']:.2f}x)"),
         ("delete them: seeds / large", f"{seeds['delete_100_seconds']:.1f} s / {large['delete_100_seconds']:.1f} s"),

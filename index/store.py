@@ -755,24 +755,23 @@ class Store:
     def _chunks_by_id(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
         # From the lexical index's copy: Chroma's first read of a collection loads its
         # vector index into memory (2.2 s at a million passages), which nothing here searches.
-        # As it is: the ids come from a search of it, which brought it up to date.
+        # As it is: the callers have just brought it up to date.
         if not chunk_ids:
             return {}
         return {i: _read_back(p, a) for i, (p, a) in self.lexical_index().passages(chunk_ids).items()}
 
     def sentences(self, chunks: Sequence[StoredChunk]) -> dict[str, list[StoredSentence]]:
         """Each chunk's sentences, in order, with their vectors, from the lexical index's
-        copy of the chunks' records, as the last search left it (a chunk deleted meanwhile
-        is left out)."""
+        copy of the chunks' records (a chunk deleted meanwhile is left out)."""
         if not chunks:
             return {}
         return {i: unpack(packed, count, self.dim)
-                for i, (count, packed) in self.lexical_index().packs([c.id for c in chunks]).items()}
+                for i, (count, packed) in self.lexical().packs([c.id for c in chunks]).items()}
 
     def chunks_with_vectors(self, chunk_ids: Sequence[str]) -> dict[str, tuple[StoredChunk, np.ndarray]]:
         """Those of the chunks that are still there, with their vectors (from the lexical
-        index and its vector files, as the last search left them)."""
-        vectors = self.lexical_index().vectors_of(chunk_ids)
+        index and its vector files)."""
+        vectors = self.lexical().vectors_of(chunk_ids)
         return {i: (chunk, vectors[i]) for i, chunk in self._chunks_by_id(chunk_ids).items() if i in vectors}
 
 
