@@ -256,8 +256,9 @@ def main() -> None:
         built = build(large, args.copies, args.limit)
         (args.work / "built.json").write_text(json.dumps(built))
     results["build"] = json.loads((args.work / "built.json").read_text())
-    stages = ("seeds", "large", "seeds-warm", "large-warm", "seeds-cold", "large-cold",
-              "seeds-ingest", "large-ingest", "seeds-live", "large-live")
+    # Cold last: what it drops from the page cache, the stages after it would read from disk.
+    stages = ("seeds", "large", "seeds-warm", "large-warm", "seeds-ingest", "large-ingest",
+              "seeds-live", "large-live", "seeds-cold", "large-cold")
     for stage in stages:
         if stage.endswith("cold") and (args.chroma_url or not drop_page_cache()):
             continue  # the server's cache is not ours to drop; elsewhere it needs root
