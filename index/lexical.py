@@ -9,7 +9,10 @@ those added since. The articles table lists the complete articles with what `sta
 the article lists show, and the LSH keys of their near-duplicate signatures, indexed, so
 that nothing reads every record of the store. BENCHMARKS.md has the measurements behind
 this design. Beside it, the passages' vectors (`index.vectors`), by the same rowids: the
-dense half of retrieval searches them instead of Chroma's in-memory index.
+dense half of retrieval searches them instead of Chroma's in-memory index. And a copy of
+each passage's text, offsets and packed sentences (table `texts`): a question reads the
+passages it found from here, never from Chroma, whose first read of a collection loads
+its whole vector index.
 
 It is derived from the Chroma store, which stays the source of truth (see `Store`): the
 writing process updates it in step with Chroma, and any process that finds it behind the
@@ -38,7 +41,9 @@ from index.segment import Segment
 from index.terms import terms
 from index.vectors import Vectors
 
-VERSION = 8  # of the file's layout and of `terms`: another version is rebuilt (6: vectors, 7: texts, 8: float16 copy)
+# Of the file's layout and of `terms`: another version is rebuilt from the store (6: the
+# vector files, 7: the texts table, 8: the vectors' float16 copy).
+VERSION = 8
 FILE = "newsqa-lexical.sqlite3"
 VECTORS_PREFIX = "newsqa-vectors-"  # the vector files' names start so (`index.vectors`)
 _SCHEMA = """
