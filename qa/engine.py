@@ -92,9 +92,11 @@ class Engine:
     def warm(self) -> None:
         """Load now what the first question would otherwise wait for: the lexical index
         caught up, the embedder, the reader, the passages' vector files read into memory once
-        (the kernel's page cache: shared with every process that reads them) and the user's
-        LLM, when one is configured."""
+        (the kernel's page cache: shared with every process that reads them), the articles'
+        records (the chat shows each cited article whole) and the user's LLM, when one is
+        configured."""
         self.retriever.lexical()
+        self.store.warm()
         self.store.dense(self.embedder.encode_one("warm up"), 1)  # on an empty store, no search
         if self.reader:
             self.reader.read("warm up", ["warm up"], [""])
