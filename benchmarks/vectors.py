@@ -125,6 +125,8 @@ def ask(engine: str, work: Path, size: int) -> dict[str, float]:
     saved = np.load(work / "asked.npz")
     asked, exact = saved["asked"], [set(row.tolist()) for row in saved["exact"]]
     found: dict[str, float] = {}
+    import torch  # noqa: F401  (the files' search uses it; the product's embedder has loaded it)
+
     started = time.perf_counter()
     if engine == "files":
         lexical = LexicalIndex(work / "files" / FILE)
