@@ -144,19 +144,25 @@ class Embedder:
             pieces = self.encode([t[a:b] for t, ss in zip(texts, spans) for a, b in ss], batch_size)
             bounds = np.cumsum([len(ss) for ss in spans])[:-1]
             return self.encode(texts, batch_size), list(np.split(pieces, bounds))
+        from threadpoolctl import threadpool_limits
+
         encodings = self._encodings(texts)
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         span_vectors: list[np.ndarray] = [np.zeros((0, self.dim), dtype=np.float32)] * len(texts)
-        for i, tokens in self._token_states(encodings, batch_size):
-            vectors[i] = tokens.mean(axis=0)
-            offsets = np.array(encodings[i].offsets[: len(tokens)], dtype=np.int64).reshape(-1, 2)
-            offsets[np.array(encodings[i].special_tokens_mask[: len(tokens)], dtype=bool)] = -1
-            first, last = offsets[:, 0], offsets[:, 1]
-            bounds = np.asarray(spans[i], dtype=np.int64).reshape(-1, 2)
-            inside = (bounds[:, :1] <= first) & (last <= bounds[:, 1:]) & (first < last)  # (spans, tokens)
-            counts = inside.sum(axis=1, keepdims=True)
-            pooled = (inside.astype(np.float32) @ tokens) / np.maximum(counts, 1)
-            span_vectors[i] = _units(np.where(counts > 0, pooled, vectors[i]))
+        # numpy's BLAS would start threads of its own for the pooling's small products, and
+        # they spin on the cores that the model's threads need next: the model ran 15-20%
+        # slower between them (BENCHMARKS.md, "Ingest against the encoder alone").
+        with threadpool_limits(limits=1, user_api="blas"):
+            for i, tokens in self._token_states(encodings, batch_size):
+                vectors[i] = tokens.mean(axis=0)
+                offsets = np.array(encodings[i].offsets[: len(tokens)], dtype=np.int64).reshape(-1, 2)
+                offsets[np.array(encodings[i].special_tokens_mask[: len(tokens)], dtype=bool)] = -1
+                first, last = offsets[:, 0], offsets[:, 1]
+                bounds = np.asarray(spans[i], dtype=np.int64).reshape(-1, 2)
+                inside = (bounds[:, :1] <= first) & (last <= bounds[:, 1:]) & (first < last)  # (spans, tokens)
+                counts = inside.sum(axis=1, keepdims=True)
+                pooled = (inside.astype(np.float32) @ tokens) / np.maximum(counts, 1)
+                span_vectors[i] = _units(np.where(counts > 0, pooled, vectors[i]))
         return _units(vectors), span_vectors
 
     def _encodings(self, texts: Sequence[str]) -> list[Encoding]:
