@@ -193,10 +193,7 @@ class LexicalIndex:
         return [hit for hit in hits[:k] if hit[1] > 0]
 
     def _ids(self, rowids: list[int]) -> dict[int, str]:
-        if not rowids:
-            return {}
-        return dict(self._connection().execute(
-            f"SELECT rowid, id FROM passages WHERE rowid IN ({', '.join('?' * len(rowids))})", rowids))
+        return dict(_in_parts(self._connection(), "SELECT rowid, id FROM passages WHERE rowid IN ({})", rowids))
 
     def nearest(self, query: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """The ids of the k passages whose vectors are nearest to the query vector (those
@@ -219,8 +216,8 @@ class LexicalIndex:
         rows = self._resolve(vectors.stem, "id", passage_ids) if vectors else None
         if vectors is None or not rows:
             return {}
-        found = vectors.vectors([int(r) for r in rows.values()])
-        return {str(i): found[int(r)] for i, r in rows.items() if int(r) in found}
+        found = vectors.vectors(list(rows.values()))
+        return {i: found[r] for i, r in rows.items() if r in found}
 
     def passages(self, passage_ids: Sequence[str]) -> dict[str, tuple[LexicalPassage, LexicalArticle]]:
         """Those of the passages that the index holds, with their article (in one snapshot;
@@ -244,38 +241,30 @@ class LexicalIndex:
             "WHERE p.id IN ({})", passage_ids)}
 
     def _read(self, query: str, keys: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """The rows of `query` (its "IN ({})" filled with `keys`), read in one snapshot
-        whatever their number."""
+        """The rows of `query` (see `_in_parts`), read in one snapshot."""
+        with self._snapshot() as db:
+            return _in_parts(db, query, keys)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every read inside it sees the same state of the index."""
         db = self._connection()
-        rows: list[tuple[Any, ...]] = []
         db.execute("BEGIN")
         try:
-            for at in range(0, len(keys), 500):  # SQLite's limit on parameters
-                part = list(keys[at : at + 500])
-                rows += db.execute(query.format(", ".join("?" * len(part))), part).fetchall()
+            yield db
         finally:
             db.execute("COMMIT")
-        return rows
 
     def _resolve(self, stem: str, by: str, keys: Sequence[int] | Sequence[str]) -> dict[Any, Any] | None:
         """{rowid: id} (`by` "rowid") or {id: rowid} (`by` "id") of the passages the keys
         name, read in one snapshot in which `stem` names the vector files; None if it no
         longer does (a rebuild starts the rows again from 1)."""
-        db = self._connection()
-        found: dict[Any, Any] = {}
-        db.execute("BEGIN")
-        try:
+        with self._snapshot() as db:
             now = db.execute("SELECT value FROM meta WHERE key = 'vectors'").fetchone()
             if now is None or now[0] != stem:
                 return None
             other = "id" if by == "rowid" else "rowid"
-            for at in range(0, len(keys), 500):  # SQLite's limit on parameters
-                part = list(keys[at : at + 500])
-                found.update(db.execute(
-                    f"SELECT {by}, {other} FROM passages WHERE {by} IN ({', '.join('?' * len(part))})", part))
-        finally:
-            db.execute("COMMIT")
-        return found
+            return dict(_in_parts(db, f"SELECT {by}, {other} FROM passages WHERE {by} IN ({{}})", keys))
 
     def _current_vectors(self) -> Vectors | None:
         """The vector files the index names, mapped once per process (None: no vectors yet)."""
@@ -336,13 +325,8 @@ class LexicalIndex:
 
     def complete(self, article_ids: Iterable[str]) -> set[str]:
         """Those of the articles that readers may see at the index's revision."""
-        wanted = list(set(article_ids))
-        found: set[str] = set()
-        for at in range(0, len(wanted), 500):  # SQLite's limit on parameters
-            part = wanted[at : at + 500]
-            found.update(r[0] for r in self._connection().execute(
-                f"SELECT id FROM articles WHERE id IN ({', '.join('?' * len(part))})", part))
-        return found
+        return {r[0] for r in _in_parts(self._connection(), "SELECT id FROM articles WHERE id IN ({})",
+                                        list(set(article_ids)))}
 
     def is_empty(self) -> bool:
         """Whether it lists no article (one row read: `listing` counts them all)."""
@@ -560,6 +544,16 @@ _ARTICLE = "id, title, source, published, url, chunks, cluster, author"  # the c
 
 def _article(row: Sequence[Any]) -> LexicalArticle:
     return LexicalArticle(*row[:7], author=row[7])
+
+
+def _in_parts(db: sqlite3.Connection, query: str, keys: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of `query`, its "IN ({})" filled with `keys`, however many: run on 500 of
+    them at a time (SQLite's limit on parameters)."""
+    rows: list[tuple[Any, ...]] = []
+    for at in range(0, len(keys), 500):
+        part = list(keys[at : at + 500])
+        rows += db.execute(query.format(", ".join("?" * len(part))), part).fetchall()
+    return rows
 
 
 def _run(db: sqlite3.Connection, script: str) -> None:
