@@ -41,7 +41,6 @@ from memory import peak_rss_mib  # noqa: E402
 from index.article import Article  # noqa: E402
 from index.chunking import Chunker  # noqa: E402
 from index.embedding import Embedder  # noqa: E402
-from index.sentences import sentence_spans  # noqa: E402
 from index.settings import Settings  # noqa: E402
 from qa import news  # noqa: E402
 
@@ -70,7 +69,7 @@ def chunk_texts(articles: list[Article], embedder: Embedder, settings: Settings)
     for article in articles:
         for chunk in chunker.split(article.text):
             chunks.append(chunk.text)
-            sentences += [article.text[s:e] for s, e in sentence_spans(chunk.text, offset=chunk.start)]
+            sentences += [article.text[s:e] for s, e in chunk.sentences]
     return chunks, sentences
 
 

@@ -18,7 +18,6 @@ from index.embedding import Embedder
 from index.errors import ConfigError, StoreError
 from index.readers import Failure, discover, is_url, read_file, read_url
 from index.settings import Settings
-from index.sentences import sentence_spans
 from index.store import ArticleWrite, SentenceSpan, Store
 
 BATCH_ARTICLES = 64  # articles embedded and written together
@@ -195,10 +194,7 @@ class _Run:
                 self.remove(older)
                 continue
             chunks = self.chunker.split(article.text)
-            sentences = [
-                SentenceSpan(chunk.index, start, end)
-                for chunk in chunks for start, end in sentence_spans(chunk.text, offset=chunk.start)
-            ]
+            sentences = [SentenceSpan(chunk.index, start, end) for chunk in chunks for start, end in chunk.sentences]
             write = ArticleWrite(article, print_, chunks, sentences, older=older)
             self._cluster(write)
             writes.append(write)

@@ -4,6 +4,7 @@ import pytest
 
 from index.chunking import Chunker, count_tokens
 from index.embedding import Embedder
+from index.sentences import sentence_spans
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 
@@ -48,3 +49,20 @@ def test_one_enormous_unbroken_string_is_still_bounded(embedder: Embedder) -> No
     chunks = chunker.split(text)
     assert all(embedder.count_word_pieces(c.text) <= embedder.max_word_pieces for c in chunks)
     assert "".join(c.text for c in chunks).replace("Title", "") == "x" * 20000
+
+
+def test_a_chunks_sentences_are_the_articles_cut_at_its_ends(embedder: Embedder) -> None:
+    # Ingest takes them from here instead of splitting each chunk again; on the seeds the
+    # two agree exactly (on 289,296 chunks of BBC and SQuAD text, all but 64 did: there the
+    # article's context decides a closing quote's sentence, which the chunk's alone cannot).
+    chunker = Chunker(60, embedder.max_word_pieces, embedder.count_word_pieces)
+    for path in sorted(SEEDS.glob("*.txt")):
+        text = path.read_text().strip()
+        for chunk in chunker.split(text):
+            assert chunk.sentences == tuple(sentence_spans(chunk.text, offset=chunk.start))
+    # A sentence longer than a chunk is in each chunk that holds a part of it.
+    long = "It rained " + "and rained " * 60 + "all day. Then it stopped."
+    chunks = Chunker(50).split(long)
+    assert len(chunks) > 2
+    assert [c.sentences for c in chunks[:-1]] == [((c.start, c.end),) for c in chunks[:-1]]
+    assert chunks[-1].sentences[-1] == (long.index("Then"), len(long))
