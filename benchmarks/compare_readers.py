@@ -1,9 +1,9 @@
-"""The shipped reader against a candidate (weights and calibration of its own), in one run.
+"""The shipped reader against candidates (weights and calibration of their own), in one run.
 
-    .venv/bin/python benchmarks/compare_readers.py /tmp/candidate    # reader.safetensors + reader.json
+    .venv/bin/python benchmarks/compare_readers.py /tmp/candidate [...]  # reader.safetensors + reader.json
 
-Both readers answer the same questions from the same stores, one question after the
-other, so that the machine's noise falls on both alike:
+Every reader answers the same questions from the same stores, one question after the
+other, so that the machine's noise falls on all alike:
 1. dev-a's articles in a store, 1,000 of its questions in corpus and 1,000 of train-44's
    out of corpus (the evaluator's reported set; never used to train or calibrate);
 2. train-44's articles in a store, the other way round (the abstention bar's second
@@ -34,14 +34,15 @@ DEV_A, TRAIN_44 = SQUAD / "squad-v1.1-dev-a.json", SQUAD / "squad-v1.1-train-44.
 NEWS = ROOT / "benchmarks" / "news-questions.jsonl"
 
 
-def systems(candidate: Path) -> dict[str, dict[str, object]]:
-    weights, config = candidate / "reader.safetensors", candidate / "reader.json"
-    return {"shipped": {}, f"candidate ({candidate.name})": {"reader": Reader(weights, config)}}
+def systems(candidates: Sequence[Path]) -> dict[str, dict[str, object]]:
+    return {"shipped": {}} | {
+        f"candidate ({c.name})": {"reader": Reader(c / "reader.safetensors", c / "reader.json")} for c in candidates
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("candidate", type=Path, help="a folder with reader.safetensors and reader.json")
+    parser.add_argument("candidates", type=Path, nargs="+", help="folders with reader.safetensors and reader.json")
     parser.add_argument("--limit", type=int, default=1000, help="questions of each SQuAD file")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sets", default="dev-a,train-44,news", help="which of dev-a, train-44, news to run")
@@ -52,15 +53,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = set(args.sets.split(","))
     settings = Settings()
     try:
-        both = systems(args.candidate)
+        readers = systems(args.candidates)
     except index.NewsQAError as error:  # no weights in the candidate folder
         sys.exit(f"benchmarks/compare_readers.py: {error}")
     runs = {
         "dev-a": lambda: evaluation.evaluate(DEV_A, settings=settings, limit=args.limit, seed=args.seed,
-                                             out_of_corpus=TRAIN_44, systems=both),
+                                             out_of_corpus=TRAIN_44, systems=readers),
         "train-44": lambda: evaluation.evaluate(TRAIN_44, settings=settings, limit=args.limit, seed=args.seed,
-                                                out_of_corpus=DEV_A, systems=both),
-        "news": lambda: evaluation.evaluate_news(NEWS, settings=settings, systems=both),
+                                                out_of_corpus=DEV_A, systems=readers),
+        "news": lambda: evaluation.evaluate_news(NEWS, settings=settings, systems=readers),
     }
     for name, run in runs.items():
         if name not in chosen:
