@@ -12,7 +12,8 @@ chance matches are likelier than in a small one. Then, in this order (each step 
 the ones before):
 - `sentence`: the weights of a read sentence's score (its passage's reader score, its
   best span's, its linear score; with `--features` also the span head's probability
-  inside it, measured, not shipped), fitted so that the sentences holding a gold answer
+  inside it, or how far its passage's retrieval score is behind the best read passage's:
+  measured, not shipped), fitted so that the sentences holding a gold answer
   come first (a softmax over each question's sentences);
 - `combined`: the abstainer, a logistic model telling in-corpus questions from
   out-of-corpus ones by the reader's score for the best passage and the linear evidence
@@ -80,7 +81,7 @@ READ_LOSS = 0.002
 # with it weighs the passage's reader score more, and then "What was the turnout?" on the
 # seeds quotes the lead (BENCHMARKS.md, issue 17, 2026-12-03).
 SENTENCE_FEATURES = ("reader", "span", "linear")
-MEASURABLE = ("reader", "span", "linear", "mass")
+MEASURABLE = ("reader", "span", "linear", "mass", "retrieval")
 EVIDENCE = ("reader", "evidence")
 HELD_OUT, TRAINED = "held out", "trained on"
 NEWS_FIT = ROOT / "benchmarks" / "news-fit-questions.jsonl"

@@ -290,6 +290,7 @@ def read_candidates(
     # copy it did read.
     seen: set[str] = set()
     found = []
+    best = max((p.score for p in read), default=0.0)
     for rank, passage in enumerate(read):
         assert passage.reading is not None
         base = passage.chunk.start
@@ -303,6 +304,7 @@ def read_candidates(
             features = {
                 "reader": passage.reading.score, "span": span.score, "linear": linear.get(key, 0.0),
                 "mass": passage.reading.mass(stored.start - base, stored.end - base),
+                "retrieval": passage.score - best,  # measured, not shipped (BENCHMARKS.md)
             }
             score = sum(weighed.get(name, 0.0) * value for name, value in features.items())
             found.append(Candidate(Sentence(passage, rank, stored, text), span, score, features))
