@@ -11,8 +11,8 @@ corpus: a source filter), so that both are asked of a store of the real size, wh
 chance matches are likelier than in a small one. Then, in this order (each step uses
 the ones before):
 - `sentence`: the weights of a read sentence's score (its passage's reader score, its
-  best span's, its linear score; with `--features` also the span head's probability
-  inside it, or how far its passage's retrieval score is behind the best read passage's:
+  best span's, its linear score, and how far its passage's retrieval score is behind the
+  best read passage's; with `--features` also the span head's probability inside it,
   measured, not shipped), fitted so that the sentences holding a gold answer
   come first (a softmax over each question's sentences);
 - `combined`: the abstainer, a logistic model telling in-corpus questions from
@@ -80,7 +80,7 @@ READ_LOSS = 0.002
 # probability inside the sentence) is measured with --features, not shipped: every fit
 # with it weighs the passage's reader score more, and then "What was the turnout?" on the
 # seeds quotes the lead (BENCHMARKS.md, issue 17, 2026-12-03).
-SENTENCE_FEATURES = ("reader", "span", "linear")
+SENTENCE_FEATURES = ("reader", "span", "linear", "retrieval")
 MEASURABLE = ("reader", "span", "linear", "mass", "retrieval")
 EVIDENCE = ("reader", "evidence")
 HELD_OUT, TRAINED = "held out", "trained on"

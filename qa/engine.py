@@ -83,9 +83,14 @@ class Engine:
         # most questions have one or two clear passages, and reading is most of the time taken.
         calibration = self.reader.config.get("calibration", {}) if self.reader else {}
         self.read_within = calibration.get("read_within") if retrieval == "learned" else None
+        if retrieval != "learned" and "sentence" in calibration:
+            # Its weight on the passage's retrieval score is for the learned ranking's scale
+            # (the other retrievals are the evaluator's baselines).
+            weights = {k: v for k, v in calibration["sentence"].items() if k != "retrieval"}
+            calibration = {**calibration, "sentence": weights}
         self._answerer_options = {
             "picker": picker, "abstainer": abstainer, "max_sentences": max_sentences,
-            "calibration": self.reader.config.get("calibration") if self.reader else None,
+            "calibration": calibration or None,
         }
         self._writer: WrittenAnswerer | None = None
 

@@ -7,9 +7,10 @@ whether it has the kind of thing asked for (`sentence_features`).
 
 The picker: with the reader (the default), the passages come already read by it
 (`Reader.rerank`), and each sentence of a read passage is scored by its passage's
-reader score, the reader's best answer span inside it, the share of the span head's
-probability that falls inside it (`Reading.mass`), and the linear score, weighed
-as calibrated on train-44 articles held out of the reader's training
+reader score, the reader's best answer span inside it, the linear score and how far
+its passage's retrieval score is behind the best read passage's (the share of the span
+head's probability that falls inside it, `Reading.mass`, is measured, not weighed), as
+calibrated on train-44 articles held out of the reader's training
 (`benchmarks/calibrate_reader.py`): the reader knows which passage and which words
 answer, the linear features know which sentence repeats the question's phrases. The
 best sentence is the answer, its span the short answer; sentences scoring within a
@@ -285,7 +286,8 @@ def read_candidates(
 ) -> list[Candidate]:
     """Each sentence of the read passages (each text once, headlines left out) that holds
     a span, best first: scored by `weighed` over its passage's reader score, its best
-    span's score and its linear score (`linear`, by `text_key`)."""
+    span's score, its linear score (`linear`, by `text_key`) and its passage's retrieval
+    score behind the best read passage's."""
     # Not `candidate_sentences`: a copy past the reader's window (no span) must not hide a
     # copy it did read.
     seen: set[str] = set()
@@ -304,7 +306,7 @@ def read_candidates(
             features = {
                 "reader": passage.reading.score, "span": span.score, "linear": linear.get(key, 0.0),
                 "mass": passage.reading.mass(stored.start - base, stored.end - base),
-                "retrieval": passage.score - best,  # measured, not shipped (BENCHMARKS.md)
+                "retrieval": passage.score - best,
             }
             score = sum(weighed.get(name, 0.0) * value for name, value in features.items())
             found.append(Candidate(Sentence(passage, rank, stored, text), span, score, features))

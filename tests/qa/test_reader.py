@@ -140,6 +140,8 @@ def test_the_shipped_reader_is_small_holds_no_word_embeddings_and_is_calibrated(
     assert {"relevance.weight", "span.weight"} <= names
     config = json.loads(CONFIG.read_text())
     assert {"sentence", "combined", "abstain_below", "within"} <= set(config["calibration"])
+    # What the scripts rebuild: the calibration weighs the features calibrate_reader.py does.
+    assert set(config["calibration"]["sentence"]) == {"reader", "span", "linear", "retrieval"}
     assert config["trained"]["file"] == "squad-v1.1-train-44.json"  # never dev-a
     assert set(config["calibration"]["on"]["articles"]) == set(config["trained"]["held_out"])
 
@@ -218,7 +220,7 @@ def test_the_training_script_runs_a_few_steps_and_calibrates(tmp_path: Path) -> 
     config = json.loads((out / "reader.json").read_text())
     assert config["trained"]["steps"] == 2 and config["trained"]["measured"]
     assert {"sentence", "combined", "abstain_below", "within"} <= set(config["calibration"])
-    assert set(config["calibration"]["sentence"]) == {"reader", "span", "linear"}
+    assert set(config["calibration"]["sentence"]) == {"reader", "span", "linear", "retrieval"}
     if news:
         on = config["calibration"]["on"]
         assert on["in_corpus_questions"]["news"] == on["out_of_corpus_questions"]["news"] == 1
