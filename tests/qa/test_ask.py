@@ -66,10 +66,10 @@ def test_the_reader_cites_the_sentence_that_answers_and_its_exact_words(seeded_s
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "issue 17, open: the reader trained so far, even weighed with the linear features, "
-    "quotes Mandžukić's own goal (scored for France) first (his goal for Croatia comes "
-    "third); for the boycott it abstains, scoring the passage that says 'calling the "
-    "election a sham' low; for the Golden Ball, it quotes Harry Kane's Golden Boot"))
+    "issue 17, open: the reader trained so far, weighed with the linear features and the "
+    "retrieval's ranking, quotes Mbappé's goal (France's) first for Croatia's scorers; "
+    "for the boycott it abstains, scoring the passage that says 'calling the election a "
+    "sham' low; for the Golden Ball, it quotes Harry Kane's Golden Boot first"))
 @pytest.mark.parametrize("question, wanted", [
     ("Who scored for Croatia in the final?", ("Perišić equalised", "Mandžukić pulled one back")),
     ("Why did the opposition boycott?", ("sham",)),
