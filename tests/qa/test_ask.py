@@ -163,3 +163,16 @@ def test_empty_and_over_long_questions_get_clear_errors(seeded_settings: Setting
         qa.ask("   ", settings=seeded_settings)
     with pytest.raises(QuestionError, match="too long"):
         qa.ask("why " * 1000, settings=seeded_settings)
+
+
+def test_only_the_learned_ranking_weighs_the_retrieval_score_in_a_sentences_score(
+    seeded_settings: Settings,
+) -> None:
+    # The calibrated weight is for the learned ranking's scores; the evaluator's baselines
+    # rank on other scales (BM25's run to 20 and more), so they score sentences without it.
+    shipped = Engine(seeded_settings)._answerer_options["calibration"]["sentence"]  # type: ignore[index]
+    assert shipped["retrieval"] > 0
+    for baseline in ("bm25", "dense", "rrf"):
+        weights = Engine(seeded_settings, retrieval=baseline)._answerer_options["calibration"]["sentence"]  # type: ignore[index]
+        assert "retrieval" not in weights and weights == {k: v for k, v in shipped.items() if k != "retrieval"}
+        assert not Engine(seeded_settings, retrieval=baseline).ask(VOTES).abstained
