@@ -52,7 +52,7 @@ def count_tokens(text: str) -> int:
 def _clipped(text: str, sentences: list[tuple[int, int]], start: int, end: int) -> tuple[tuple[int, int], ...]:
     """The sentences that overlap [start, end), cut to it: what splitting the chunk's own
     text again gives (bar a rare closing quote, which the article's context places), for
-    a third less of the chunking's time."""
+    a quarter less of the chunking's time."""
     at = bisect_right(sentences, (start, -1)) - 1 if sentences else 0
     found = []
     for s, e in sentences[max(at, 0):]:
