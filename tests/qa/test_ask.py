@@ -173,6 +173,7 @@ def test_only_the_learned_ranking_weighs_the_retrieval_score_in_a_sentences_scor
     shipped = Engine(seeded_settings)._answerer_options["calibration"]["sentence"]  # type: ignore[index]
     assert shipped["retrieval"] > 0
     for baseline in ("bm25", "dense", "rrf"):
-        weights = Engine(seeded_settings, retrieval=baseline)._answerer_options["calibration"]["sentence"]  # type: ignore[index]
+        engine = Engine(seeded_settings, retrieval=baseline)
+        weights = engine._answerer_options["calibration"]["sentence"]  # type: ignore[index]
         assert "retrieval" not in weights and weights == {k: v for k, v in shipped.items() if k != "retrieval"}
-        assert not Engine(seeded_settings, retrieval=baseline).ask(VOTES).abstained
+        assert not engine.ask(VOTES).abstained
