@@ -1,11 +1,14 @@
 """The Chroma store: chunks with their embeddings, and the articles they came from.
 
 Two collections in one Chroma database: `chunks` holds the passages (llama-index's nodes,
-written as its ChromaVectorStore writes them), each with its sentences' offsets and
+written as its ChromaVectorStore writes them, but with the text in the node's JSON instead
+of Chroma's document, as llama-index also reads it), each with its sentences' offsets and
 vectors packed in its record (`index.packing`: pooled from the passage's token states at
 ingest, so answering never embeds the articles' text again), and `articles` holds each
-article's full text and metadata. The database is embedded on disk, or on a Chroma
-server (`Store.open`).
+article's full text and metadata. Neither writes Chroma documents: the local store puts
+every document into a trigram full-text index that nothing here searches, which made
+writing half as slow again (BENCHMARKS.md, "Store format 6"). The database is embedded
+on disk, or on a Chroma server (`Store.open`).
 
 An article's record is written after its chunks and removed before they are rewritten,
 so it marks the article as complete: readers see only chunks whose record exists, and a
@@ -33,6 +36,7 @@ process wrote (`_follow`).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -65,8 +69,11 @@ if TYPE_CHECKING:
 
 CHUNKS = "newsqa_chunks"
 ARTICLES = "newsqa_articles"
-SCHEMA = 5  # 2: sentence embeddings; 3: author, source_key, published_day;
-# 4: sentences pooled from their passage, with ids by chunk; 5: sentences in their passage's record
+SCHEMA = 6  # 2: sentence embeddings; 3: author, source_key, published_day;
+# 4: sentences pooled from their passage, with ids by chunk; 5: sentences in their passage's record;
+# 6: no Chroma documents: a passage's text in its node's JSON, an article's in its metadata
+READS = (5, SCHEMA)  # formats whose records this version reads (5's are written as 6's on writing)
+TEXT_KEY = "text"  # the article record's metadata key for its text (format 6)
 SENTENCES_KEY = "sentence_pack"  # the chunk's metadata key for its packed sentences
 FORMAT_4_SENTENCES = "newsqa_sentences"  # format 4's record per sentence (`_upgrade_from_4`)
 _UPGRADE_PAGE = 500  # chunks upgraded together
@@ -226,7 +233,7 @@ class Store:
         meta = {"model": self.model, "dim": self.dim, "schema": SCHEMA}
         existing = {c.name for c in client.list_collections()}
         self._chunks = self._collection(CHUNKS, meta, existing)
-        if FORMAT_4_SENTENCES in existing and int((self._chunks.metadata or {}).get("schema", 0)) in (4, SCHEMA):
+        if FORMAT_4_SENTENCES in existing and int((self._chunks.metadata or {}).get("schema", 0)) in (4, *READS):
             self._upgrade_from_4()
             self._chunks = self._client.get_collection(CHUNKS, embedding_function=None)  # type: ignore[arg-type]
         self._check_compatible(self._chunks.metadata or {})
@@ -304,7 +311,7 @@ class Store:
         else:
             server = re.sub(r"^(\w+://[^/]+).*", r"\1", self.where)
             rebuild = f"use a new database (--chroma-url {server}/NEW_NAME)"
-        if int(meta.get("schema", 0)) != SCHEMA:
+        if int(meta.get("schema", 0)) not in READS:
             raise StoreError(
                 f"the store at {self.where} was built by another version of newsqa (store "
                 f"format {meta.get('schema')}; this version reads format {SCHEMA}): "
@@ -374,11 +381,20 @@ class Store:
                 self._follow(self.revision())  # write through a copy that holds every vector
                 self._sync_lexical()
                 self._repair()
+                self._claim_format()
                 yield self
                 self._journal_path.unlink(missing_ok=True)  # all written: nothing to repair
                 self.lexical_index().refresh_segment()
         finally:
             lock.release()
+
+    def _claim_format(self) -> None:
+        """Mark a format 5 store as format 6 before writing format 6's records into it:
+        this version reads both, a version that reads only 5 must refuse it from now on."""
+        for collection in (self._chunks, self._articles):
+            meta = dict(self._client.get_collection(collection.name).metadata or {})
+            if int(meta.get("schema", 0)) != SCHEMA:
+                collection.modify(metadata={**meta, "schema": SCHEMA})
 
     @property
     def _journal_path(self) -> Path:
@@ -476,8 +492,8 @@ class Store:
         for at in range(0, len(records), self._batch):
             page = records[at : at + self._batch]
             self._articles.upsert(
-                ids=[r[0] for r in page], documents=[r[1] for r in page],
-                embeddings=np.stack([r[2] for r in page]), metadatas=[r[3] for r in page],  # type: ignore[misc]
+                ids=[r[0] for r in page], embeddings=np.stack([r[2] for r in page]),  # type: ignore[misc]
+                metadatas=[{**r[3], TEXT_KEY: r[1]} for r in page],
             )
         self._bump_revision()  # before the lexical index's stamp: killed between, it is seen stale
         self.lexical_index().update(
@@ -503,18 +519,17 @@ class Store:
         self.lexical_index().update(stamp=self._stamp())
 
     def _add_nodes(self, nodes: Sequence[TextNode], packs: Sequence[str]) -> None:
-        """Write nodes as ChromaVectorStore.add does, each with its packed sentences: kept
-        out of the node's own JSON (llama-index's `_node_content`), which would store them
+        """Write nodes as ChromaVectorStore.add does, but with the text in the node's JSON
+        (llama-index's `_node_content`) and no document (see the module's docstring), each
+        with its packed sentences: kept out of the node's JSON, which would store them
         twice."""
-        from llama_index.core.schema import MetadataMode
         from llama_index.core.vector_stores.utils import node_to_metadata_dict
 
-        metadatas = [{**node_to_metadata_dict(node, remove_text=True), SENTENCES_KEY: packed}
+        metadatas = [{**node_to_metadata_dict(node, remove_text=False), SENTENCES_KEY: packed}
                      for node, packed in zip(nodes, packs, strict=True)]
         self._chunks.add(
             ids=[node.node_id for node in nodes], embeddings=[node.get_embedding() for node in nodes],
             metadatas=metadatas,  # type: ignore[arg-type]
-            documents=[node.get_content(metadata_mode=MetadataMode.NONE) for node in nodes],
         )
 
     def _remove_parts(self, records: dict[str, dict[str, Any]]) -> None:
@@ -636,9 +651,9 @@ class Store:
             pages = (self._chunks.get(ids=ids[at : at + self._batch], include=["documents", "metadatas", "embeddings"])
                      for at in range(0, len(ids), self._batch))
         for page in pages:
-            for chunk, text, meta, vector in zip(page["ids"], page["documents"], page["metadatas"], page["embeddings"]):
+            for chunk, document, meta, vector in zip(page["ids"], page["documents"], page["metadatas"], page["embeddings"]):
                 if meta["article_id"] in wanted:
-                    yield _indexed(chunk, text, meta, vector, str(meta.get(SENTENCES_KEY) or ""))
+                    yield _indexed(chunk, _text(document, meta), meta, vector, str(meta.get(SENTENCES_KEY) or ""))
 
     # --- reading -------------------------------------------------------------------
 
@@ -687,7 +702,8 @@ class Store:
             )
         meta = got["metadatas"][0]  # type: ignore[index]
         return StoredArticle(
-            id=article_id, text=got["documents"][0], title=str(meta["title"]),  # type: ignore[index]
+            id=article_id, text=str(meta.get(TEXT_KEY) or got["documents"][0] or ""),  # type: ignore[index]
+            title=str(meta["title"]),
             source=str(meta["source"]), url=str(meta["url"]) or None,
             published=str(meta["published"]) or None, origin=str(meta["origin"]) or None,
             chunks=int(meta["chunks"]), author=str(meta.get("author") or "") or None,
@@ -736,9 +752,9 @@ class Store:
 
         complete = self.article_ids() if complete is None else complete
         for page in _pages(self._chunks, ["documents", "metadatas"]):
-            for text, meta in zip(page["documents"], page["metadatas"]):
-                if meta["article_id"] in complete:
-                    yield metadata_dict_to_node(dict(meta), text=text)  # type: ignore[return-value]
+            for document, meta in zip(page["documents"], page["metadatas"]):
+                if meta["article_id"] in complete:  # format 6's text is in the node's JSON
+                    yield metadata_dict_to_node(dict(meta), text=document)  # type: ignore[return-value]
 
     def dense(
         self, query: np.ndarray, k: int, filters: Filters | None = None,
@@ -821,6 +837,13 @@ def _per_chunk(
         chunk: ([(sentences[r].start, sentences[r].end) for r in at], embeddings[at])
         for chunk, at in rows.items()
     }
+
+
+def _text(document: str | None, meta: dict[str, Any]) -> str:
+    """A passage's text: its Chroma document in format 5, its node's JSON in format 6."""
+    if document is not None:
+        return document
+    return str(json.loads(str(meta["_node_content"]))["text"])
 
 
 def _listed(article_id: str, meta: dict[str, Any]) -> LexicalArticle:

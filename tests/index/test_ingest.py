@@ -10,7 +10,7 @@ import index
 from index.embedding import Embedder
 from index.errors import StoreError
 from index.settings import Settings
-from index.store import FORMAT_4_SENTENCES, LOCK_FILE, SCHEMA, SENTENCES_KEY, Store, to_chunk
+from index.store import FORMAT_4_SENTENCES, LOCK_FILE, SCHEMA, SENTENCES_KEY, TEXT_KEY, Store, to_chunk
 from tests.conftest import SEEDS
 
 pytestmark = pytest.mark.slow
@@ -177,6 +177,45 @@ def test_a_store_is_not_upgraded_while_another_process_writes_to_it(embedded_set
         with pytest.raises(StoreError, match="being written to or upgraded by another process"):
             index.open_store(settings=embedded_settings)
     assert index.open_store(settings=embedded_settings)._chunks.metadata["schema"] == SCHEMA
+
+
+def _as_format_5(store: Store) -> None:
+    """Rewrite a store in format 5's layout: the texts as Chroma documents, none in the
+    passages' node JSON or the articles' metadata."""
+    chunks = store._chunks.get(include=["metadatas", "embeddings"])
+    nodes = [json.loads(m["_node_content"]) for m in chunks["metadatas"]]
+    store._chunks.update(ids=chunks["ids"], embeddings=chunks["embeddings"], documents=[n["text"] for n in nodes],
+                         metadatas=[{"_node_content": json.dumps({**n, "text": ""})} for n in nodes])
+    articles = store._articles.get(include=["metadatas", "embeddings"])
+    store._articles.update(ids=articles["ids"], embeddings=articles["embeddings"],
+                           documents=[m[TEXT_KEY] for m in articles["metadatas"]],
+                           metadatas=[{TEXT_KEY: None} for _ in articles["ids"]])
+    for collection in (store._chunks, store._articles):
+        collection.modify(metadata={**(collection.metadata or {}), "schema": 5})
+
+
+def test_a_store_of_format_5_is_read_as_it_is_and_marked_6_when_written(store_settings: Settings) -> None:
+    index.ingest([SEEDS / "world-cup-final-2018.txt"], settings=store_settings, progress=False)
+    store = index.open_store(settings=store_settings)
+    (article_id,) = store.article_ids()
+    passages = {c.id: c for c in map(to_chunk, store.nodes())}
+    text = store.article(article_id).text
+    assert store._chunks.get(include=["documents"])["documents"] == [None] * len(passages)
+    _as_format_5(store)
+    assert None not in store._chunks.get(include=["documents"])["documents"]
+
+    old = index.open_store(settings=store_settings)
+    assert old._chunks.metadata["schema"] == 5
+    assert {c.id: c for c in map(to_chunk, old.nodes())} == passages and old.article(article_id).text == text
+    old.lexical_index().update(clear=True)  # no stamp: rebuilt from format 5's records
+    old.lexical()
+    assert {i: chunk for i, (chunk, _) in old.chunks_with_vectors(list(passages)).items()} == passages
+
+    index.ingest([SEEDS], settings=store_settings, progress=False)
+    new = index.open_store(settings=store_settings)
+    assert new._chunks.metadata["schema"] == new._articles.metadata["schema"] == SCHEMA
+    assert new.article(article_id).text == text and len(new.article_ids()) == 2
+    assert {c.id: c for c in map(to_chunk, new.nodes()) if c.article_id == article_id} == passages
 
 
 def test_every_sentence_of_every_passage_is_stored_with_its_embedding(store_settings: Settings) -> None:
