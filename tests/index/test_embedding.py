@@ -44,6 +44,31 @@ def test_our_forward_gives_sentence_transformers_vectors() -> None:
     assert np.allclose(embedder.encode(texts), expected, atol=1e-5)
 
 
+def test_passages_the_chunker_counted_are_not_tokenized_again_and_embed_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from index import embedding
+
+    embedder = Embedder(precision="fp32")
+    texts = [TEXT, "Who won the Venezuelan election?"]
+    before, spans_before = embedder.encode_with_spans(texts, [SPANS, [(0, 3)]])
+    assert embedder.count_word_pieces(texts[0]) == len(embedding._tokenizer(embedder.path).encode(texts[0]).ids)
+    batches: list[list[str]] = []
+    tokenizer = embedding._tokenizer(embedder.path)
+
+    class Spy:  # the real tokenizer, noting what it is asked to tokenize in batches
+        def encode_batch(self, batch: list[str]) -> list:  # type: ignore[type-arg]
+            batches.append(batch)
+            return tokenizer.encode_batch(batch)
+
+    monkeypatch.setattr(embedding, "_tokenizer", lambda path: Spy())
+    after, spans_after = embedder.encode_with_spans(texts, [SPANS, [(0, 3)]])
+    assert batches == [[texts[1]]]  # the counted passage came from the count
+    assert np.allclose(before, after, atol=1e-6) and np.allclose(spans_before[0], spans_after[0], atol=1e-6)
+    embedder.encode_with_spans(texts, [SPANS, [(0, 3)]])
+    assert batches[-1] == texts  # used once: the next call tokenizes it again
+
+
 def test_a_model_with_more_than_mean_pooling_is_left_to_sentence_transformers(tmp_path: Path) -> None:
     import json
     import shutil
