@@ -314,7 +314,7 @@ class Store:
         if int(meta.get("schema", 0)) not in READS:
             raise StoreError(
                 f"the store at {self.where} was built by another version of newsqa (store "
-                f"format {meta.get('schema')}; this version reads format {SCHEMA}): "
+                f"format {meta.get('schema')}; this version reads formats {' and '.join(map(str, READS))}): "
                 f"{rebuild} and run newsqa ingest again"
             )
         if meta.get("model") != self.model or int(meta.get("dim", -1)) != self.dim:
