@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -79,18 +79,13 @@ class Engine:
         self.retriever = Retriever(self.store, self.embedder, retrieval)
         bf16 = use_bf16(settings.precision)
         self.reader = reader if isinstance(reader, Reader) else Reader(bf16=bf16) if reader else None
-        # How far below the best passage's score (the learned ranking's) one is still read:
-        # most questions have one or two clear passages, and reading is most of the time taken.
-        calibration = self.reader.config.get("calibration", {}) if self.reader else {}
-        self.read_within = calibration.get("read_within") if retrieval == "learned" else None
-        if retrieval != "learned" and "sentence" in calibration:
-            # Its weight on the passage's retrieval score is for the learned ranking's scale
-            # (the other retrievals are the evaluator's baselines).
-            weights = {k: v for k, v in calibration["sentence"].items() if k != "retrieval"}
-            calibration = {**calibration, "sentence": weights}
+        self.calibration = _calibration_for(retrieval, self.reader.config.get("calibration", {}) if self.reader else {})
+        # How far below the best passage's score one is still read: most questions have one
+        # or two clear passages, and reading is most of the time taken.
+        self.read_within: float | None = self.calibration.get("read_within")
         self._answerer_options = {
             "picker": picker, "abstainer": abstainer, "max_sentences": max_sentences,
-            "calibration": calibration or None,
+            "calibration": self.calibration or None,
         }
         self._writer: WrittenAnswerer | None = None
 
@@ -199,6 +194,19 @@ class Engine:
                 f"the store at {self.store.where} has no articles yet: "
                 f"newsqa ingest PATH {self.store.option}"
             )
+
+
+def _calibration_for(retrieval: str, calibration: dict[str, Any]) -> dict[str, Any]:
+    """The reader's calibration as an engine of this retrieval uses it. Two of its entries
+    are on the learned ranking's scale (how far behind the best passage's retrieval score
+    one is still read, and that distance's weight in a sentence's score); the evaluator's
+    baselines rank on other scales (BM25's run to 20 and more) and go without them."""
+    if retrieval == "learned":
+        return calibration
+    kept = {k: v for k, v in calibration.items() if k != "read_within"}
+    if "sentence" in kept:
+        kept["sentence"] = {k: v for k, v in kept["sentence"].items() if k != "retrieval"}
+    return kept
 
 
 def is_follow_up(question: str) -> bool:

@@ -170,10 +170,10 @@ def test_only_the_learned_ranking_weighs_the_retrieval_score_in_a_sentences_scor
 ) -> None:
     # The calibrated weight is for the learned ranking's scores; the evaluator's baselines
     # rank on other scales (BM25's run to 20 and more), so they score sentences without it.
-    shipped = Engine(seeded_settings)._answerer_options["calibration"]["sentence"]  # type: ignore[index]
+    shipped = Engine(seeded_settings).calibration["sentence"]
     assert shipped["retrieval"] > 0
     for baseline in ("bm25", "dense", "rrf"):
         engine = Engine(seeded_settings, retrieval=baseline)
-        weights = engine._answerer_options["calibration"]["sentence"]  # type: ignore[index]
-        assert "retrieval" not in weights and weights == {k: v for k, v in shipped.items() if k != "retrieval"}
+        weights = engine.calibration["sentence"]
+        assert engine.read_within is None and "retrieval" not in weights and weights == {k: v for k, v in shipped.items() if k != "retrieval"}
         assert not engine.ask(VOTES).abstained
