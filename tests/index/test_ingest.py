@@ -218,6 +218,25 @@ def test_a_store_of_format_5_is_read_as_it_is_and_marked_6_when_written(store_se
     assert {c.id: c for c in map(to_chunk, new.nodes()) if c.article_id == article_id} == passages
 
 
+def test_llama_index_reads_the_passages_with_their_text(seeded_settings: Settings) -> None:
+    # Format 6 keeps a passage's text in its node's JSON, not in Chroma's document:
+    # llama-index's own Chroma store must still give each node its text and metadata.
+    from llama_index.core.vector_stores.types import VectorStoreQuery
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    store = index.open_store(settings=seeded_settings)
+    held = {c.id: c for c in map(to_chunk, store.nodes())}
+    question = Embedder().encode_one("How many votes did Maduro get?")
+    found = ChromaVectorStore(chroma_collection=store._chunks).query(
+        VectorStoreQuery(query_embedding=question.tolist(), similarity_top_k=3)
+    )
+    assert len(found.nodes) == 3
+    for node in found.nodes:
+        assert node.get_content() == held[node.node_id].text != ""
+        assert node.metadata["title"] == held[node.node_id].title
+    assert "5.8 million" in " ".join(node.get_content() for node in found.nodes)
+
+
 def test_every_sentence_of_every_passage_is_stored_with_its_embedding(store_settings: Settings) -> None:
     index.ingest([SEEDS], settings=store_settings, progress=False)
     store = index.open_store(settings=store_settings)
