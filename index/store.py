@@ -651,7 +651,8 @@ class Store:
             pages = (self._chunks.get(ids=ids[at : at + self._batch], include=["documents", "metadatas", "embeddings"])
                      for at in range(0, len(ids), self._batch))
         for page in pages:
-            for chunk, document, meta, vector in zip(page["ids"], page["documents"], page["metadatas"], page["embeddings"]):
+            rows = zip(page["ids"], page["documents"], page["metadatas"], page["embeddings"])
+            for chunk, document, meta, vector in rows:
                 if meta["article_id"] in wanted:
                     yield _indexed(chunk, _text(document, meta), meta, vector, str(meta.get(SENTENCES_KEY) or ""))
 
