@@ -10,7 +10,10 @@ weights on the same machine.
    (benchmarks/calibrate_reader.py), so that no threshold is set on data it learnt from.
 2. Hard negatives come from our own retrieval: the packaged model's cosine and BM25 over
    every paragraph of the training articles, fused; a question's negatives are the best
-   fused paragraphs that hold none of its gold answers.
+   fused paragraphs that hold none of its gold answers. With --answerless, some of a
+   question's negatives are instead its own paragraph without the sentences that hold
+   the answer: the same subject and the question's words, no answer, which is what a
+   reader must refuse when the articles cover a story but not the fact asked for.
 3. Three epochs, each pairing every question with its own paragraph (cut to fit around
    the answer) and NEGATIVES fresh draws from its hard negatives. The loss is the
    relevance logit's binary cross-entropy plus, on the positives, the cross-entropy of
@@ -40,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 import index  # noqa: E402, F401  (offline switches first)
 from index.embedding import Embedder  # noqa: E402
 from index.precision import autocast, cpu_has_bf16  # noqa: E402
+from index.sentences import sentence_spans  # noqa: E402
 from qa import reader as reader_module  # noqa: E402
 from qa.retrieval import RRF_K  # noqa: E402
 from qa.squad import exact_match, f1_score, holds_answer  # noqa: E402
@@ -137,6 +141,17 @@ def hard_negatives(
     return pools
 
 
+def without_answer(paragraph: Paragraph, question: Question) -> str | None:
+    """The paragraph without the sentences that hold the question's first gold answer, or
+    None when nothing would be left or another of its answers would still be there."""
+    spans = sentence_spans(paragraph.text)
+    kept = [paragraph.text[a:b] for a, b in spans if b <= question.start or a >= question.end]
+    if not kept or len(kept) == len(spans):
+        return None
+    text = " ".join(kept)
+    return None if holds_answer(text, question.answers) else text
+
+
 def window(text: str, offsets: np.ndarray, room: int, around: tuple[int, int] | None, rng: random.Random) -> tuple[str, int]:
     """A piece of `text` of at most `room` word pieces (holding `around`, a character span,
     somewhere random inside it) and where it starts in `text`."""
@@ -157,12 +172,17 @@ def window(text: str, offsets: np.ndarray, room: int, around: tuple[int, int] | 
 def examples_for_epoch(
     paragraphs: Sequence[Paragraph], questions: Sequence[Question], pools: dict[int, list[int]],
     negatives: int, rng: random.Random, tokenizer: Tokenizer, room: int,
+    answerless: dict[int, str] | None = None, own_negatives: int = 0,
 ) -> list[Example]:
-    offsets_of: dict[int, np.ndarray] = {}
+    """Each question with its own paragraph and `negatives` others: up to `own_negatives`
+    of them its paragraph without the answer (`answerless`, by question), the rest drawn
+    from its hard negatives."""
+    offsets_of: dict[int | str, np.ndarray] = {}
 
-    def offsets(i: int) -> np.ndarray:
+    def offsets(i: int | str) -> np.ndarray:
         if i not in offsets_of:
-            encoding = tokenizer.encode(paragraphs[i].text, add_special_tokens=False)
+            text = i if isinstance(i, str) else paragraphs[i].text
+            encoding = tokenizer.encode(text, add_special_tokens=False)
             offsets_of[i] = np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2)
         return offsets_of[i]
 
@@ -171,8 +191,14 @@ def examples_for_epoch(
         own = paragraphs[question.paragraph]
         text, shift = window(own.text, offsets(question.paragraph), room, (question.start, question.end), rng)
         found.append(Example(question.text, own.title, text, 1.0, (question.start - shift, question.end - shift)))
+        drawn = negatives
+        gutted = (answerless or {}).get(n)
+        if gutted is not None and own_negatives:
+            text, _ = window(gutted, offsets(gutted), room, None, rng)
+            found.append(Example(question.text, own.title, text, 0.0, None))
+            drawn -= min(own_negatives, negatives)
         pool = pools.get(n, [])
-        for i in rng.sample(pool, min(negatives, len(pool))):
+        for i in rng.sample(pool, min(drawn, len(pool))):
             text, _ = window(paragraphs[i].text, offsets(i), room, None, rng)
             found.append(Example(question.text, paragraphs[i].title, text, 0.0, None))
     return found
@@ -269,14 +295,22 @@ def measure(
     pools: dict[int, list[int]], limit: int, max_length: int,
 ) -> dict[str, float]:
     """On held-out questions: the share whose own paragraph the reader ranks above the
-    hard negatives, and the short answer's exact match and F1 on its own paragraph."""
+    hard negatives; the short answer's exact match and F1 on its own paragraph; and the
+    share whose own paragraph it scores above that paragraph without the answer."""
     picked = top1 = exact = f1 = 0.0
+    gutted = above_gutted = 0
     model.eval()
     for n, question in list(enumerate(questions))[:limit]:
         ids = [question.paragraph, *pools.get(n, [])[:3]]
         texts = [paragraphs[i].text for i in ids]
-        batch = reader_module.encode(tokenizer, [question.text] * len(ids), [paragraphs[i].title for i in ids], texts, max_length)
+        titles = [paragraphs[i].title for i in ids]
+        if (without := without_answer(paragraphs[question.paragraph], question)) is not None:
+            texts, titles = [*texts, without], [*titles, titles[0]]
+        batch = reader_module.encode(tokenizer, [question.text] * len(texts), titles, texts, max_length)
         readings = reader_module.read_batch(model, batch)
+        if without is not None:
+            gutted += 1
+            above_gutted += readings[0].score > readings.pop().score
         top1 += float(int(np.argmax([r.score for r in readings])) == 0)
         span = readings[0].span()
         guess = texts[0][span.start : span.end] if span else ""
@@ -284,7 +318,8 @@ def measure(
         f1 += max(f1_score(guess, a) for a in question.answers)
         picked += 1
     model.train()
-    return {"top1": top1 / picked, "exact": exact / picked, "f1": f1 / picked, "questions": picked}
+    return {"top1": top1 / picked, "exact": exact / picked, "f1": f1 / picked, "questions": picked,
+            "above_answerless": above_gutted / max(gutted, 1)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -294,6 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--negatives", type=int, default=2, help="hard negatives per question per epoch")
+    parser.add_argument("--answerless", type=int, default=0, choices=(0, 1),
+                        help="of a question's negatives, this many are its own paragraph without the answer")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--max-length", type=int, default=256, help="word pieces per training input")
@@ -328,9 +365,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     in_training = [i for i, p in enumerate(paragraphs) if p.article in training]
     in_held = [i for i, p in enumerate(paragraphs) if p.article in held]
     pools = hard_negatives(paragraphs, train_q, in_training, embedder)
+    answerless = {}
+    if args.answerless:
+        for n, q in enumerate(train_q):
+            if (text := without_answer(paragraphs[q.paragraph], q)) is not None:
+                answerless[n] = text
     held_pools = hard_negatives(paragraphs, held_q, in_held, embedder) if held_q else {}
     print(f"{len(train_q)} training questions ({len(training)} articles), {len(held_q)} held out "
-          f"({len(held)} articles); negatives mined in {time.perf_counter() - started:.0f} s", flush=True)
+          f"({len(held)} articles); negatives mined in {time.perf_counter() - started:.0f} s"
+          + (f"; {len(answerless)} paragraphs without their answer" if args.answerless else ""), flush=True)
 
     tokenizer = reader_module.tokenizer_for()
     model = initial_model(embedder.path, args.attention_dropout)
@@ -345,7 +388,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     step, epoch, history = 0, 0, []
     while step < total:
         epoch += 1
-        plan = batches(examples_for_epoch(paragraphs, train_q, pools, args.negatives, rng, tokenizer, room), args.batch_size, rng)
+        examples = examples_for_epoch(
+            paragraphs, train_q, pools, args.negatives, rng, tokenizer, room, answerless, args.answerless
+        )
+        plan = batches(examples, args.batch_size, rng)
         running = 0.0
         for n, group in enumerate(plan, start=1):
             loss = train_step(model, optimizer, tokenizer, group, args.max_length)
@@ -377,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "max_length": reader_module.MAX_LENGTH,
         "trained": {
             "file": args.squad.name, "seed": args.seed, "epochs": args.epochs, "steps": step,
-            "negatives": args.negatives, "batch_size": args.batch_size, "lr": args.lr,
+            "negatives": args.negatives, "answerless": args.answerless, "batch_size": args.batch_size, "lr": args.lr,
             "max_length": args.max_length, "attention_dropout": args.attention_dropout,
             "bf16": cpu_has_bf16(),
             "minutes": round((time.perf_counter() - started) / 60, 1),
