@@ -474,7 +474,7 @@ class Store:
                 nodes.append(
                     TextNode(
                         # No `embedding=`: the vectors go to Chroma as one array, not as
-                        # lists of floats through pydantic (0.1 ms a passage).
+                        # lists of floats through pydantic.
                         id_=chunk_id(w.article.id, chunk.index), text=chunk.text, metadata=meta,
                         start_char_idx=chunk.start,
                         end_char_idx=chunk.end,
