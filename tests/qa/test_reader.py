@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -227,3 +228,26 @@ def test_the_training_script_runs_a_few_steps_and_calibrates(tmp_path: Path) -> 
     reader = Reader(out / "reader.safetensors", out / "reader.json")
     readings = reader.read("When did the bridge open?", ["The bridge opened in 1932."], ["Bridge"])
     assert len(readings) == 1 and readings[0].span() is not None
+
+
+def test_a_negative_without_the_answer_is_the_own_paragraph_less_the_answers_sentences() -> None:
+    # benchmarks/train_reader.py --answerless (measured, not the shipped recipe).
+    import random
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from train_reader import Paragraph, Question, examples_for_epoch, without_answer
+
+    text = "Maduro won the vote. He got 5.8 million votes. Turnout was 46%."
+    para = Paragraph("Venezuela", "Venezuela", text)
+    votes = Question("How many votes?", 0, ("5.8 million",), text.index("5.8"), text.index("5.8") + 11)
+    assert without_answer(para, votes) == "Maduro won the vote. Turnout was 46%."
+    again = Question("How many votes?", 0, ("5.8 million", "46%"), votes.start, votes.end)
+    assert without_answer(para, again) is None  # another gold answer is still there
+    alone = Paragraph("V", "V", "He got 5.8 million votes.")
+    assert without_answer(alone, replace(votes, start=7, end=18)) is None  # nothing left
+    other = Paragraph("Football", "Football", "France won the final.")
+    found = examples_for_epoch([para, other], [votes], {0: [1]}, 2, random.Random(0), tokenizer_for(), 200,
+                               {0: without_answer(para, votes)}, 1)
+    assert [(e.text, e.label) for e in found] == [
+        (text, 1.0), ("Maduro won the vote. Turnout was 46%.", 0.0), ("France won the final.", 0.0),
+    ]
