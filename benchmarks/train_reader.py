@@ -365,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     in_training = [i for i, p in enumerate(paragraphs) if p.article in training]
     in_held = [i for i, p in enumerate(paragraphs) if p.article in held]
     pools = hard_negatives(paragraphs, train_q, in_training, embedder)
-    answerless = {}
+    answerless: dict[int, str] = {}  # by training question
     if args.answerless:
         for n, q in enumerate(train_q):
             if (text := without_answer(paragraphs[q.paragraph], q)) is not None:
