@@ -172,11 +172,11 @@ def window(text: str, offsets: np.ndarray, room: int, around: tuple[int, int] | 
 def examples_for_epoch(
     paragraphs: Sequence[Paragraph], questions: Sequence[Question], pools: dict[int, list[int]],
     negatives: int, rng: random.Random, tokenizer: Tokenizer, room: int,
-    answerless: dict[int, str] | None = None, own_negatives: int = 0,
+    answerless: dict[int, str] | None = None,
 ) -> list[Example]:
-    """Each question with its own paragraph and `negatives` others: up to `own_negatives`
-    of them its paragraph without the answer (`answerless`, by question), the rest drawn
-    from its hard negatives."""
+    """Each question with its own paragraph and `negatives` others: its paragraph without
+    the answer where `answerless` (by question) has one, the rest drawn from its hard
+    negatives."""
     offsets_of: dict[int | str, np.ndarray] = {}
 
     def offsets(i: int | str) -> np.ndarray:
@@ -193,10 +193,10 @@ def examples_for_epoch(
         found.append(Example(question.text, own.title, text, 1.0, (question.start - shift, question.end - shift)))
         drawn = negatives
         gutted = (answerless or {}).get(n)
-        if gutted is not None and own_negatives:
+        if gutted is not None and negatives:
             text, _ = window(gutted, offsets(gutted), room, None, rng)
             found.append(Example(question.text, own.title, text, 0.0, None))
-            drawn -= min(own_negatives, negatives)
+            drawn -= 1
         pool = pools.get(n, [])
         for i in rng.sample(pool, min(drawn, len(pool))):
             text, _ = window(paragraphs[i].text, offsets(i), room, None, rng)
@@ -389,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     while step < total:
         epoch += 1
         examples = examples_for_epoch(
-            paragraphs, train_q, pools, args.negatives, rng, tokenizer, room, answerless, args.answerless
+            paragraphs, train_q, pools, args.negatives, rng, tokenizer, room, answerless
         )
         plan = batches(examples, args.batch_size, rng)
         running = 0.0

@@ -247,7 +247,7 @@ def test_a_negative_without_the_answer_is_the_own_paragraph_less_the_answers_sen
     assert without_answer(alone, replace(votes, start=7, end=18)) is None  # nothing left
     other = Paragraph("Football", "Football", "France won the final.")
     found = examples_for_epoch([para, other], [votes], {0: [1]}, 2, random.Random(0), tokenizer_for(), 200,
-                               {0: without_answer(para, votes)}, 1)
+                               {0: without_answer(para, votes)})
     assert [(e.text, e.label) for e in found] == [
         (text, 1.0), ("Maduro won the vote. Turnout was 46%.", 0.0), ("France won the final.", 0.0),
     ]
